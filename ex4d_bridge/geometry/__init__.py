@@ -1,0 +1,18 @@
+"""Scene geometry: DW-Mesh construction, rasterization and rendering, export."""
+
+from .dwmesh import DWMesh, build_dw_mesh, sanitize_depth, unproject
+from .export import export_mesh
+from .render import RenderResult, render
+from .topology import GridTopology, grid_topology
+
+__all__ = [
+    "DWMesh",
+    "GridTopology",
+    "RenderResult",
+    "build_dw_mesh",
+    "export_mesh",
+    "grid_topology",
+    "render",
+    "sanitize_depth",
+    "unproject",
+]

@@ -1,0 +1,141 @@
+"""Render a DW-Mesh from any camera: colour, visibility mask, depth and face ids.
+
+Both backends produce nvdiffrast-style rasters (see ``raster_torch``); everything after the
+raster (attribute interpolation, masks) is shared, so the backends agree by construction.
+
+Mask styles:
+
+* ``"face"``: the mask is True where a non-occluded face is seen (the exact visibility);
+* ``"reference"``: as the EX-4D reference builds its training and inference masks: colour and
+  alpha are zeroed on every vertex of an occluded face and the interpolated alpha is thresholded
+  at 125/255, so the mask also loses about a pixel of visible surface beside occluded regions.
+  Use it for generation inputs; the adapter was trained on masks of that shape.
+
+In both, the colour is black wherever the mask is False.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ..camera.intrinsics import Intrinsics
+from ..errors import InputError
+from . import raster_nvdiffrast, raster_torch
+from .dwmesh import DWMesh
+
+Backend = Literal["auto", "torch", "nvdiffrast"]
+MaskStyle = Literal["face", "reference"]
+_REFERENCE_ALPHA_THRESHOLD = 125.0 / 255.0
+
+
+@dataclass
+class RenderResult:
+    """numpy arrays for a numpy mesh, torch tensors (on the mesh's device) for a torch mesh."""
+
+    color: np.ndarray | torch.Tensor  # (H, W, 3) uint8, black where mask is False
+    mask: np.ndarray | torch.Tensor  # (H, W) bool
+    depth: np.ndarray | torch.Tensor  # (H, W) float32 camera z-depth, inf where empty
+    face_id: np.ndarray | torch.Tensor  # (H, W) int64 index into mesh.faces, -1 where empty
+
+
+def choose_backend(backend: str, device: torch.device) -> str:
+    if backend == "auto":
+        return "nvdiffrast" if device.type == "cuda" and raster_nvdiffrast.available() else "torch"
+    if backend not in ("torch", "nvdiffrast"):
+        raise InputError(f"unknown render backend {backend!r}; use auto, torch or nvdiffrast")
+    return backend
+
+
+def _check_pose(cam_to_world) -> np.ndarray:
+    pose = np.asarray(
+        cam_to_world.detach().cpu().numpy()
+        if isinstance(cam_to_world, torch.Tensor)
+        else cam_to_world,
+        dtype=np.float64,
+    )
+    if pose.shape != (4, 4):
+        raise InputError(f"cam_to_world must be a 4x4 matrix, got shape {pose.shape}")
+    if not np.isfinite(pose).all():
+        raise InputError("cam_to_world contains NaN or inf")
+    rot = pose[:3, :3]
+    if not np.allclose(rot @ rot.T, np.eye(3), atol=1e-4) or np.linalg.det(rot) < 0:
+        raise InputError("cam_to_world's rotation is not a proper rotation matrix")
+    return pose
+
+
+def projection(intrinsics: Intrinsics, near: float, far: float) -> torch.Tensor:
+    """4x4 map from OpenCV camera coordinates to clip space such that NDC x, y = -1 are the left
+    and top image edges (nvdiffrast row 0 is NDC y = -1, so images come out upright), w = z and
+    z/w runs -1..1 from ``near`` to ``far``."""
+    k = intrinsics
+    return torch.tensor(
+        [
+            [2 * k.fx / k.width, 0, 2 * k.cx / k.width - 1, 0],
+            [0, 2 * k.fy / k.height, 2 * k.cy / k.height - 1, 0],
+            [0, 0, (far + near) / (far - near), -2 * far * near / (far - near)],
+            [0, 0, 1, 0],
+        ],
+        dtype=torch.float64,
+    )
+
+
+def render(
+    mesh: DWMesh,
+    cam_to_world,
+    intrinsics: Intrinsics | None = None,
+    *,
+    backend: Backend = "auto",
+    mask_style: MaskStyle = "face",
+    near: float = 1e-3,
+) -> RenderResult:
+    """Render ``mesh`` from the camera ``cam_to_world`` (4x4, OpenCV axes, world = the mesh's
+    frame) with ``intrinsics`` (default: the mesh's own; their size is the output size)."""
+    if mask_style not in ("face", "reference"):
+        raise InputError(f"unknown mask_style {mask_style!r}; use 'face' or 'reference'")
+    k = intrinsics or mesh.intrinsics
+    pose = _check_pose(cam_to_world)
+    t = mesh.tensors()
+    dev = t["vertices"].device
+    name = choose_backend(backend, dev)
+
+    w2c = torch.from_numpy(np.linalg.inv(pose)).to(dev, torch.float32)
+    cam = t["vertices"] @ w2c[:3, :3].T + w2c[:3, 3]
+    far = float(cam[:, 2].max()) * 1.01 + 1.0
+    proj = projection(k, near, far).to(dev, torch.float32)
+    clip = cam @ proj[:, :3].T + proj[:, 3]
+    faces = t["faces"]
+    rasterize = raster_torch.rasterize if name == "torch" else raster_nvdiffrast.rasterize
+    rast = rasterize(clip, faces, (k.height, k.width))
+
+    face_id = rast[..., 3].to(torch.int64) - 1
+    hit = face_id >= 0
+    fid = face_id[hit]
+    tri = faces[fid].long()
+    u, v = rast[..., 0][hit], rast[..., 1][hit]
+    bary = torch.stack([u, v, 1.0 - u - v], 1)[:, :, None]
+
+    depth = torch.full((k.height, k.width), float("inf"), device=dev)
+    depth[hit] = (bary[:, :, 0] * cam[:, 2][tri]).sum(1)
+
+    colors = t["colors"].to(torch.float32)
+    if mask_style == "face":
+        visible = ~t["occluded"][fid]
+        rgb = (bary * colors[tri]).sum(1)
+    else:
+        keep = torch.as_tensor(mesh.vertex_visible, device=dev).to(torch.float32)
+        alpha = (bary[:, :, 0] * keep[tri]).sum(1)
+        visible = alpha > _REFERENCE_ALPHA_THRESHOLD
+        rgb = (bary * (colors * keep[:, None])[tri]).sum(1)
+    mask = torch.zeros((k.height, k.width), dtype=torch.bool, device=dev)
+    mask[hit] = visible
+    color = torch.zeros((k.height, k.width, 3), dtype=torch.uint8, device=dev)
+    color[hit] = torch.where(visible[:, None], rgb.round().clamp(0, 255), 0).to(torch.uint8)
+
+    result = RenderResult(color, mask, depth, face_id)
+    if mesh.is_torch:
+        return result
+    return RenderResult(*(x.cpu().numpy() for x in (color, mask, depth, face_id)))
