@@ -29,38 +29,29 @@ _EDGE_EPS = 1e-5
 _SPAN_SLACK = 1e-3
 
 
-def _clip_near(pos: torch.Tensor, tri: torch.Tensor):
-    """Clip triangles against z >= -w.
+def _clip_near(v: torch.Tensor):
+    """Clip triangles (M, 3, 4) that cross the near plane z = -w.
 
-    Returns (clip-space vertices of the output triangles (M, 3, 4), source triangle id (M,),
-    barycentric basis (M, 3, 3) or None): row k of a basis holds the barycentrics, in the source
+    Returns (clip-space vertices of the output triangles (K, 3, 4), index of the input triangle
+    (K,), barycentric basis (K, 3, 3)): row k of a basis holds the barycentrics, in the input
     triangle, of output vertex k. Clip-space interpolation is linear in 3D, so composing the
     output triangle's perspective-correct barycentrics with the basis is exact.
     """
-    v = pos[tri.long()]  # (F, 3, 4)
-    d = v[..., 2] + v[..., 3]  # signed distance to the near plane, >= 0 inside
+    device = v.device
+    d = v[..., 2] + v[..., 3]  # signed distance to the near plane, >= 0 in front
     inside = d >= 0
     n_in = inside.sum(dim=1)
-    keep = n_in == 3
-    ids = torch.arange(tri.shape[0], device=pos.device)
-    out_v = [v[keep]]
-    out_id = [ids[keep]]
-    out_basis: list[torch.Tensor] = [
-        torch.eye(3, device=pos.device, dtype=pos.dtype).expand(int(keep.sum()), 3, 3)
-    ]
-    if bool((n_in == 3).all()):
-        return out_v[0], out_id[0], None
-    eye = torch.eye(3, device=pos.device, dtype=pos.dtype)
+    ids = torch.arange(v.shape[0], device=device)
+    eye = torch.eye(3, device=device, dtype=v.dtype)
+    out_v, out_id, out_basis = [], [], []
     for n_inside in (1, 2):
         sel = n_in == n_inside
-        if not bool(sel.any()):
-            continue
         vs, ds, ins = v[sel], d[sel], inside[sel]
         # Rotate each triangle (keeping its winding) so that the lone vertex comes first: the
         # single inside vertex when one is inside, the single outside vertex when two are.
         lone = ins if n_inside == 1 else ~ins
         k = lone.to(torch.int64).argmax(dim=1)
-        order = (k[:, None] + torch.arange(3, device=pos.device)[None, :]) % 3
+        order = (k[:, None] + torch.arange(3, device=device)[None, :]) % 3
         a, b, c = (
             torch.gather(vs, 1, order[:, i, None, None].expand(-1, 1, 4))[:, 0] for i in range(3)
         )
@@ -82,18 +73,26 @@ def _clip_near(pos: torch.Tensor, tri: torch.Tensor):
     return torch.cat(out_v), torch.cat(out_id), torch.cat(out_basis)
 
 
-def _plane_coefficients(v: torch.Tensor, width: int, height: int):
-    """Per triangle: pixel bounding box and plane equations of the screen-space barycentrics b1,
-    b2 and of 1/w as functions of the pixel offset (x - xmin, y - ymin) from the box corner.
+def _screen(v: torch.Tensor, width: int, height: int):
+    """Clip-space positions (..., 4) -> pixel-space x, y (minus 0.5: pixel (x, y) has its centre
+    at (x + 0.5, y + 0.5)) and 1/w."""
+    inv_w = 1.0 / v[..., 3]
+    sx = (v[..., 0] * inv_w + 1.0) * (0.5 * width) - 0.5
+    sy = (v[..., 1] * inv_w + 1.0) * (0.5 * height) - 0.5
+    return sx, sy, inv_w
+
+
+def _plane_coefficients(
+    sx: torch.Tensor, sy: torch.Tensor, inv_w: torch.Tensor, width: int, height: int
+):
+    """Per triangle (inputs (M, 3)): pixel bounding box and plane equations of the screen-space
+    barycentrics b1, b2 and of 1/w as functions of the pixel offset (x - xmin, y - ymin) from the
+    box corner.
 
     The constants are taken at the box corner (an exact integer subtraction), so float32 keeps
     full precision over the small offsets: a pixel centre that lies exactly on a shared vertex or
     edge is not lost to rounding between triangles (which would show what lies behind).
     """
-    inv_w = 1.0 / v[..., 3]
-    # Pixel-space positions minus 0.5: pixel (x, y) has its centre at (x + 0.5, y + 0.5).
-    sx = (v[..., 0] * inv_w + 1.0) * (0.5 * width) - 0.5
-    sy = (v[..., 1] * inv_w + 1.0) * (0.5 * height) - 0.5
     xmin = torch.ceil(sx.amin(1) - _EDGE_EPS).clamp(min=0)
     xmax = torch.floor(sx.amax(1) + _EDGE_EPS).clamp(max=width - 1)
     ymin = torch.ceil(sy.amin(1) - _EDGE_EPS).clamp(min=0)
@@ -232,28 +231,53 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
     if tri.ndim != 2 or tri.shape[1] != 3:
         raise ValueError(f"tri must be (F, 3) vertex indices, got {tuple(tri.shape)}")
     pos = pos.to(torch.float32)
-    verts, src_id, basis = _clip_near(pos, tri)
-    coef, box, ok = _plane_coefficients(verts, width, height)
+    tri = tri.long()
+    # Screen quantities per vertex, then gathered per face: far less work than per-face vertices.
+    sx, sy, inv_w = _screen(pos, width, height)
+    front = pos[:, 2] + pos[:, 3] >= 0
+    if bool(front.all()):
+        kept, clipped = None, None
+        fsx, fsy, fiw = sx[tri], sy[tri], inv_w[tri]
+    else:
+        whole = front[tri].all(1)
+        kept = torch.nonzero(whole).squeeze(1)
+        crossing = torch.nonzero(~whole & front[tri].any(1)).squeeze(1)
+        cv, cid, cbasis = _clip_near(pos[tri[crossing]])
+        csx, csy, ciw = _screen(cv, width, height)
+        clipped = (crossing[cid], cbasis, cv)
+        fsx = torch.cat([sx[tri[kept]], csx])
+        fsy = torch.cat([sy[tri[kept]], csy])
+        fiw = torch.cat([inv_w[tri[kept]], ciw])
+    coef, box, ok = _plane_coefficients(fsx, fsy, fiw, width, height)
     zbuf = _zbuffer(coef, box, ok, width, height)
+
     rast = torch.zeros(height * width, 4, dtype=torch.float32, device=pos.device)
     hit = torch.nonzero(zbuf != _EMPTY_KEY).squeeze(1)
     if hit.numel() == 0:
         return rast.view(height, width, 4)
     prim = zbuf[hit] & 0xFFFFFFFF
-    x = (hit % width - box[prim, 0]).to(coef.dtype)
-    y = (hit // width - box[prim, 2]).to(coef.dtype)
+    x = (hit % width - box[prim, 0]).to(torch.float32)
+    y = (hit // width - box[prim, 2]).to(torch.float32)
     b1, b2, _ = _evaluate(coef[prim], x, y)
     b1, b2 = b1.clamp(0, 1), b2.clamp(0, 1)
     b0 = (1.0 - b1 - b2).clamp(min=0)
-    inv_w = 1.0 / verts[prim][:, :, 3]
-    # Perspective-correct barycentrics of the (possibly clipped) triangle.
-    pb = torch.stack([b0 * inv_w[:, 0], b1 * inv_w[:, 1], b2 * inv_w[:, 2]], 1)
+    iw = fiw[prim]
+    # Perspective-correct barycentrics of the rasterized (possibly clipped) triangle.
+    pb = torch.stack([b0 * iw[:, 0], b1 * iw[:, 1], b2 * iw[:, 2]], 1)
     pb = pb / pb.sum(1, keepdim=True)
-    if basis is not None:
-        pb = torch.einsum("nk,nkj->nj", pb, basis[prim])
-    z = (pb[:, :, None] * pos[tri[src_id[prim]].long()][:, :, 2:4]).sum(1)
+    if clipped is None:
+        face = prim
+    else:
+        n_kept = kept.numel()
+        is_clipped = prim >= n_kept
+        face = torch.where(is_clipped, 0, kept[prim.clamp(max=max(n_kept - 1, 0))])
+        if bool(is_clipped.any()):
+            j = prim[is_clipped] - n_kept
+            face[is_clipped] = clipped[0][j]
+            pb[is_clipped] = torch.einsum("nk,nkj->nj", pb[is_clipped], clipped[1][j])
+    zw = (pb[:, :, None] * pos[tri[face]][:, :, 2:4]).sum(1)
     rast[hit, 0] = pb[:, 0]
     rast[hit, 1] = pb[:, 1]
-    rast[hit, 2] = z[:, 0] / z[:, 1]
-    rast[hit, 3] = (src_id[prim] + 1).to(torch.float32)
+    rast[hit, 2] = zw[:, 0] / zw[:, 1]
+    rast[hit, 3] = (face + 1).to(torch.float32)
     return rast.view(height, width, 4)

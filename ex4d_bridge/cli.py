@@ -1,0 +1,221 @@
+"""The ``ex4d-bridge`` command.
+
+Every command reports bad input as one line (``error: ...``) and exit status 2, never a
+traceback; set ``EX4D_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import Ex4dError
+
+
+def _add_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "nvdiffrast"],
+        help="rasterizer (auto: nvdiffrast on CUDA when installed, else torch)",
+    )
+    p.add_argument("--device", default=None, help="torch device for geometry, e.g. cuda")
+    p.add_argument(
+        "--mask-style",
+        default="reference",
+        choices=["reference", "face"],
+        help="reference: masks shaped like the EX-4D reference (generation input); "
+        "face: exact visibility",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ex4d-bridge",
+        description="Turn a monocular video into an explorable 4D scene (EX-4D).",
+    )
+    parser.add_argument("--version", action="version", version=f"ex4d-bridge {__version__}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        help="synthetic scene -> DW-Mesh -> +-90 degree orbits -> "
+        "completed novel views, in under two minutes on a CPU",
+    )
+    demo.add_argument("--out", default="ex4d_demo", help="output directory (default: ex4d_demo)")
+    demo.add_argument("--size", type=int, default=512, help="frame width and height (default 512)")
+    demo.add_argument("--frames", type=int, default=49, help="number of frames (default 49)")
+    demo.add_argument(
+        "--angles",
+        default="90,-90",
+        help="orbit angles in degrees, comma separated (default 90,-90)",
+    )
+    _add_render_options(demo)
+
+    rec = sub.add_parser("reconstruct", help="video -> per-frame depth -> scene directory")
+    rec.add_argument("video", help="video file (mp4, mov, webm, mkv, avi) or image folder")
+    src = rec.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--depth-model",
+        metavar="DIR",
+        help="local transformers depth-estimation checkpoint directory",
+    )
+    src.add_argument(
+        "--depth",
+        metavar="FILE",
+        help="depth you provide: .npy, .npz or a folder of 16-bit PNGs, one map per frame",
+    )
+    rec.add_argument(
+        "--depth-scale",
+        type=float,
+        default=1.0,
+        help="multiplier for provided depth (e.g. 0.001 for millimetre PNGs)",
+    )
+    rec.add_argument("--out", required=True, help="scene directory to write")
+    rec.add_argument("--frames", type=int, default=None, help="sample this many frames")
+    rec.add_argument("--max-size", type=int, default=512, help="cap the longest side (512)")
+    cam = rec.add_mutually_exclusive_group()
+    cam.add_argument(
+        "--focal",
+        type=float,
+        default=None,
+        help="focal length in pixels at the output size (default: 500, reference)",
+    )
+    cam.add_argument("--fov", type=float, default=None, help="horizontal field of view, degrees")
+    rec.add_argument("--device", default="auto", help="device for the depth model")
+    rec.add_argument("--batch-size", type=int, default=4)
+
+    ren = sub.add_parser(
+        "render",
+        help="render a scene along a camera path: colour video, mask video and camera files",
+    )
+    ren.add_argument("scene", help="scene directory written by `reconstruct`")
+    ren.add_argument(
+        "--trajectory",
+        default="orbit:90",
+        help="orbit:ANGLE, surround, yaw:ANGLE, dolly:DIST, spiral:RADIUS or a pose "
+        "file (.json/.csv); default orbit:90",
+    )
+    ren.add_argument("--out", default=None, help="output directory (default: the scene directory)")
+    ren.add_argument(
+        "--export-mesh",
+        default=None,
+        metavar="FILE",
+        help="also export frame 0's DW-Mesh (.glb or .ply)",
+    )
+    _add_render_options(ren)
+    return parser
+
+
+def _say(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(msg, flush=True)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .camera import Intrinsics
+    from .depth import ProvidedDepth, TransformersDepth
+    from .scene import reconstruct
+    from .video import read_video
+
+    clip = read_video(args.video, num_frames=args.frames, max_size=args.max_size, multiple_of=16)
+    h, w = clip.frames.shape[1:3]
+    if args.depth_model:
+        estimator = TransformersDepth(
+            args.depth_model, device=args.device, batch_size=args.batch_size
+        )
+    else:
+        estimator = ProvidedDepth(args.depth, scale=args.depth_scale, resize=True)
+    intrinsics = None
+    if args.focal is not None:
+        intrinsics = Intrinsics(args.focal, args.focal, w / 2, h / 2, w, h)
+    elif args.fov is not None:
+        intrinsics = Intrinsics.from_fov(w, h, fov_x_deg=args.fov)
+    scene = reconstruct(clip, estimator, intrinsics=intrinsics, progress=not args.quiet)
+    out = scene.save(args.out)
+    _say(
+        f"scene: {scene.num_frames} frames of {w}x{h} at {scene.fps:g} fps, nearest depth "
+        f"{scene.min_depth():.3f}"
+    )
+    _say(f"wrote {out / 'scene.json'} and {out / 'scene.npz'}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .camera import parse_trajectory
+    from .geometry import export_mesh
+    from .scene import Scene, render_trajectory, save_trajectory_render
+
+    scene = Scene.load(args.scene)
+    traj = parse_trajectory(
+        args.trajectory, min_depth=scene.min_depth(), num_frames=scene.num_frames
+    )
+    result = render_trajectory(
+        scene,
+        traj,
+        backend=args.backend,
+        mask_style=args.mask_style,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    out = Path(args.out or args.scene)
+    paths = save_trajectory_render(result, out, scene.fps)
+    if args.export_mesh:
+        paths["mesh"] = export_mesh(scene.mesh(0), args.export_mesh)
+    for kind, path in paths.items():
+        _say(f"{kind:>12}: {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    angles = []
+    for part in args.angles.split(","):
+        try:
+            angles.append(float(part))
+        except ValueError:
+            raise Ex4dError(f"--angles must be numbers like 90,-90, got {part!r}") from None
+    run_demo(
+        Path(args.out),
+        size=args.size,
+        num_frames=args.frames,
+        angles=angles,
+        backend=args.backend,
+        device=args.device,
+        mask_style=args.mask_style,
+        progress=not args.quiet,
+    )
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "reconstruct": cmd_reconstruct, "render": cmd_render}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        code = COMMANDS[args.command](args)
+    except Ex4dError as exc:
+        if os.environ.get("EX4D_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, permission denied, ...: the message names the path
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    _say(f"done in {time.perf_counter() - start:.1f} s", args.quiet)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+import numpy as np
+import pytest
+import torch
+from raycast import raycast
+
+from ex4d_bridge.camera import Intrinsics, look_at
+from ex4d_bridge.errors import InputError
+from ex4d_bridge.geometry import build_dw_mesh, raster_nvdiffrast, render
+
+H, W = 24, 32
+K = Intrinsics.from_fov(W, H, fov_x_deg=60)
+
+
+def scene_depth():
+    ys, xs = np.mgrid[0:H, 0:W]
+    d = 3.0 + 0.3 * np.sin(xs / 5.0) + 0.2 * np.cos(ys / 4.0)
+    d[8:16, 10:20] = 1.8  # a box in front: depth discontinuities and occluded faces
+    return d.astype(np.float32)
+
+
+def scene_colors():
+    return np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+def yaw_pose(deg, t=(0.0, 0.0, 0.0)):
+    a = np.radians(deg)
+    pose = np.eye(4)
+    pose[:3, :3] = [[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]]
+    pose[:3, 3] = t
+    return pose
+
+
+NOVEL_POSES = {
+    "orbit-ish": look_at((0.8, -0.2, 0.4), (0.0, 0.0, 2.8)),
+    "yaw": yaw_pose(-15, (0.3, 0.1, 0.2)),
+    # Between the sheet and the source camera, looking sideways: triangles cross the near plane.
+    "inside-sideways": yaw_pose(60, (-0.3, 0.0, 1.5)),
+    "far-above": look_at((0.0, -2.0, -1.0), (0.0, 0.0, 3.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(NOVEL_POSES))
+def test_matches_an_independent_raycast(name):
+    mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
+    pose = NOVEL_POSES[name]
+    k = Intrinsics.from_fov(40, 30, fov_x_deg=70)
+    out = render(mesh, pose, k, backend="torch")
+    ref_depth, ref_face = raycast(mesh.vertices, mesh.faces, pose, k)
+    both = (out.face_id >= 0) & (ref_face >= 0)
+    coverage_agrees = ((out.face_id >= 0) == (ref_face >= 0)).mean()
+    assert coverage_agrees >= 0.995
+    same = out.face_id == ref_face
+    assert same[both].mean() >= 0.995
+    rel = np.abs(out.depth[both & same] - ref_depth[both & same]) / ref_depth[both & same]
+    assert rel.max() <= 1e-4
+    assert np.isinf(out.depth[out.face_id < 0]).all()
+
+
+def test_source_view_reproduces_input_depth_and_colour():
+    d, c = scene_depth(), scene_colors()
+    mesh = build_dw_mesh(d, c, K)
+    out = render(mesh, np.eye(4))
+    inner = np.s_[1:-1, 1:-1]
+    np.testing.assert_allclose(out.depth[inner], d[inner], rtol=1e-5)
+    # Every interior pixel shows a face touching its own vertex; where that face is visible the
+    # colour is the pixel's colour exactly.
+    seen = out.mask[inner]
+    assert seen.mean() > 0.85
+    np.testing.assert_array_equal(out.color[inner][seen], c[inner][seen])
+    assert (out.color[~out.mask] == 0).all()
+
+
+def test_novel_view_of_a_plane_matches_analytic_intersection():
+    # A tilted plane n . X = 3: its DW-Mesh is exact, so any view of it is exact too.
+    n = np.array([0.2, -0.1, 1.0])
+    rays = K.pixel_rays()
+    d = (3.0 / (rays @ n)).astype(np.float32)
+    mesh = build_dw_mesh(d, None, K)
+    pose = look_at((0.5, -0.3, 0.2), (0.0, 0.0, 3.0))
+    k = Intrinsics.from_fov(48, 36, fov_x_deg=30)
+    out = render(mesh, pose, k)
+    r = k.pixel_rays().reshape(-1, 3) @ pose[:3, :3].T
+    t = (3.0 - n @ pose[:3, 3]) / (r @ n)  # z-depth, since the camera rays have z = 1
+    truth = t.reshape(k.height, k.width)
+    assert out.mask.mean() > 0.5
+    rel = np.abs(out.depth[out.mask] - truth[out.mask]) / truth[out.mask]
+    assert rel.max() <= 1e-4
+
+
+def test_reference_mask_loses_a_pixel_beside_occluded_regions():
+    mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
+    pose = NOVEL_POSES["orbit-ish"]
+    face = render(mesh, pose, mask_style="face")
+    ref = render(mesh, pose, mask_style="reference")
+    assert not (ref.mask & ~face.mask).any()  # the reference mask is a subset
+    assert (face.mask & ~ref.mask).sum() > 0
+    assert (ref.color[~ref.mask] == 0).all()
+    np.testing.assert_array_equal(ref.depth, face.depth)
+
+
+def test_looking_away_sees_nothing_and_inside_the_closure_sees_the_cap():
+    mesh = build_dw_mesh(scene_depth(), None, K)
+    back = render(mesh, yaw_pose(180))
+    assert (back.face_id == -1).all() and np.isinf(back.depth).all()
+    # Behind the sheet, inside the closed mesh: every pixel hits a surface, none visible.
+    inside = render(mesh, np.eye(4) @ yaw_pose(0, (0.0, 0.0, 50.0)))
+    assert (inside.face_id >= 0).all()
+    assert not inside.mask.any()
+
+
+def test_torch_mesh_gives_torch_results():
+    mesh = build_dw_mesh(torch.from_numpy(scene_depth()), torch.from_numpy(scene_colors()), K)
+    out = render(mesh, torch.eye(4, dtype=torch.float64))
+    assert isinstance(out.depth, torch.Tensor) and out.depth.dtype == torch.float32
+    np_out = render(mesh.numpy(), np.eye(4))
+    np.testing.assert_array_equal(out.face_id.numpy(), np_out.face_id)
+
+
+def test_bad_poses_and_options_are_clear_errors():
+    mesh = build_dw_mesh(scene_depth(), None, K)
+    with pytest.raises(InputError, match="4x4"):
+        render(mesh, np.eye(3))
+    bad = np.eye(4)
+    bad[0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        render(mesh, bad)
+    with pytest.raises(InputError, match="rotation"):
+        render(mesh, np.diag([2.0, 1.0, 1.0, 1.0]))
+    with pytest.raises(InputError, match="backend"):
+        render(mesh, np.eye(4), backend="opengl")
+    with pytest.raises(InputError, match="mask_style"):
+        render(mesh, np.eye(4), mask_style="soft")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_torch_backend_on_cuda_matches_cpu():
+    mesh = build_dw_mesh(torch.from_numpy(scene_depth()), torch.from_numpy(scene_colors()), K)
+    pose = NOVEL_POSES["orbit-ish"]
+    cpu = render(mesh, pose, backend="torch")
+    gpu = render(mesh.__class__(**{**mesh.__dict__, **mesh.tensors("cuda")}), pose, backend="torch")
+    assert (gpu.face_id.cpu() == cpu.face_id).float().mean() >= 0.995
+
+
+@pytest.mark.skipif(not raster_nvdiffrast.available(), reason="needs nvdiffrast and a CUDA GPU")
+@pytest.mark.parametrize("name", list(NOVEL_POSES))
+def test_nvdiffrast_backend_agrees_with_torch_backend(name):
+    d = torch.from_numpy(scene_depth()).cuda()
+    mesh = build_dw_mesh(d, torch.from_numpy(scene_colors()).cuda(), K)
+    pose = NOVEL_POSES[name]
+    a = render(mesh, pose, backend="torch")
+    b = render(mesh, pose, backend="nvdiffrast")
+    same = a.face_id == b.face_id
+    assert same.float().mean() >= 0.995
+    both = same & (a.face_id >= 0)
+    assert ((a.depth[both] - b.depth[both]).abs() / b.depth[both]).max() <= 1e-4
+
+
+def test_near_plane_clipping_pose_really_clips():
+    # Guard for the pose above: some faces straddle its camera plane and some pixels are hit.
+    mesh = build_dw_mesh(scene_depth(), None, K)
+    pose = NOVEL_POSES["inside-sideways"]
+    cam_z = (mesh.vertices - pose[:3, 3]) @ pose[:3, :3][:, 2]
+    z = cam_z[mesh.faces]
+    assert ((z.min(1) < 0) & (z.max(1) > 0)).any()
+    assert (render(mesh, pose).face_id >= 0).mean() > 0.2
