@@ -24,6 +24,7 @@ becomes twice the farthest valid depth, so the closure stays behind the scene wh
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -128,7 +129,10 @@ def _as_tensor(x: Any, name: str, device: torch.device | None) -> torch.Tensor:
         arr = np.asarray(x)
     except Exception as exc:  # noqa: BLE001 - anything not array-like is the caller's error
         raise InputError(f"{name} must be an array, got {type(x).__name__}") from exc
-    return torch.from_numpy(np.ascontiguousarray(arr)).to(device or "cpu")
+    with warnings.catch_warnings():
+        # Read-only inputs (cached frames, memory maps) are fine: the mesh never writes to them.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(arr)).to(device or "cpu")
 
 
 def sanitize_depth(
