@@ -85,41 +85,44 @@ def _screen(v: torch.Tensor, width: int, height: int):
 def _plane_coefficients(
     sx: torch.Tensor, sy: torch.Tensor, inv_w: torch.Tensor, width: int, height: int
 ):
-    """Per triangle (inputs (M, 3)): pixel bounding box and plane equations of the screen-space
-    barycentrics b1, b2 and of 1/w as functions of the pixel offset (x - xmin, y - ymin) from the
-    box corner.
+    """Per triangle (inputs (3, M): one contiguous row per corner): pixel bounding box and plane
+    equations of the screen-space barycentrics b1, b2 and of 1/w as functions of the pixel
+    offset (x - xmin, y - ymin) from the box corner.
 
     The constants are taken at the box corner (an exact integer subtraction), so float32 keeps
     full precision over the small offsets: a pixel centre that lies exactly on a shared vertex or
     edge is not lost to rounding between triangles (which would show what lies behind).
     """
-    xmin = torch.ceil(sx.amin(1) - _EDGE_EPS).clamp(min=0)
-    xmax = torch.floor(sx.amax(1) + _EDGE_EPS).clamp(max=width - 1)
-    ymin = torch.ceil(sy.amin(1) - _EDGE_EPS).clamp(min=0)
-    ymax = torch.floor(sy.amax(1) + _EDGE_EPS).clamp(max=height - 1)
-    x0, x1, x2 = (sx - xmin[:, None]).unbind(1)
-    y0, y1, y2 = (sy - ymin[:, None]).unbind(1)
-    area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+    xmin = torch.minimum(torch.minimum(sx[0], sx[1]), sx[2]).sub_(_EDGE_EPS).ceil_().clamp_(min=0)
+    xmax = torch.maximum(torch.maximum(sx[0], sx[1]), sx[2]).add_(_EDGE_EPS).floor_()
+    xmax.clamp_(max=width - 1)
+    ymin = torch.minimum(torch.minimum(sy[0], sy[1]), sy[2]).sub_(_EDGE_EPS).ceil_().clamp_(min=0)
+    ymax = torch.maximum(torch.maximum(sy[0], sy[1]), sy[2]).add_(_EDGE_EPS).floor_()
+    ymax.clamp_(max=height - 1)
+    x0, y0 = sx[0] - xmin, sy[0] - ymin
+    e1x, e1y = sx[1] - sx[0], sy[1] - sy[0]  # corner 0 -> 1
+    e2x, e2y = sx[2] - sx[0], sy[2] - sy[0]  # corner 0 -> 2
+    area = e1x * e2y - e2x * e1y
     ok = (area.abs() > 1e-12) & torch.isfinite(area) & (xmax >= xmin) & (ymax >= ymin)
-    inv_area = torch.where(ok, 1.0 / torch.where(ok, area, torch.ones_like(area)), 0.0)
-    # b1 = ((x - x0)(y2 - y0) - (x2 - x0)(y - y0)) / area, b2 likewise; b0 = 1 - b1 - b2.
-    b1x, b1y = (y2 - y0) * inv_area, -(x2 - x0) * inv_area
-    b2x, b2y = -(y1 - y0) * inv_area, (x1 - x0) * inv_area
+    inv_area = torch.where(ok, area, 1.0).reciprocal_().mul_(ok)
+    # b1 = ((x - x0) e2y - e2x (y - y0)) / area, b2 = (e1x (y - y0) - (x - x0) e1y) / area.
+    b1x, b1y = e2y * inv_area, e2x.neg_().mul_(inv_area)
+    b2x, b2y = e1y.neg_().mul_(inv_area), e1x * inv_area
     b1c = -(b1x * x0 + b1y * y0)
     b2c = -(b2x * x0 + b2y * y0)
     # 1/w is affine in screen space: 1/w = iw0 + b1 (iw1 - iw0) + b2 (iw2 - iw0).
-    d1, d2 = inv_w[:, 1] - inv_w[:, 0], inv_w[:, 2] - inv_w[:, 0]
+    d1, d2 = inv_w[1] - inv_w[0], inv_w[2] - inv_w[0]
     iwx, iwy = b1x * d1 + b2x * d2, b1y * d1 + b2y * d2
-    iwc = inv_w[:, 0] + b1c * d1 + b2c * d2
-    coef = torch.stack([b1x, b1y, b1c, b2x, b2y, b2c, iwx, iwy, iwc], dim=1)
+    iwc = inv_w[0] + b1c * d1 + b2c * d2
+    coef = torch.stack([b1x, b1y, b1c, b2x, b2y, b2c, iwx, iwy, iwc])  # (9, M)
     box = torch.stack([xmin, xmax, ymin, ymax], 1).to(torch.int64)
     return coef, box, ok
 
 
 def _evaluate(coef: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor):
-    b1 = coef[:, 0] * dx + coef[:, 1] * dy + coef[:, 2]
-    b2 = coef[:, 3] * dx + coef[:, 4] * dy + coef[:, 5]
-    iw = coef[:, 6] * dx + coef[:, 7] * dy + coef[:, 8]
+    b1 = coef[0] * dx + coef[1] * dy + coef[2]
+    b2 = coef[3] * dx + coef[4] * dy + coef[5]
+    iw = coef[6] * dx + coef[7] * dy + coef[8]
     return b1, b2, iw
 
 
@@ -146,16 +149,16 @@ def _chunks(count: torch.Tensor):
 
 def _row_spans(coef: torch.Tensor, box: torch.Tensor, rows: torch.Tensor, owner: torch.Tensor):
     """For (triangle, row) pairs, the columns [lo, hi] where all barycentrics can be >= 0."""
-    c = coef[owner]
+    c = coef[:, owner]
     dy = (rows - box[owner, 2]).to(torch.float32)
     lo = box[owner, 0].to(torch.float32)
     hi = box[owner, 1].to(torch.float32)
     xmin = lo
     # Each barycentric is a*dx + k >= 0 along the row: a bound on dx when a != 0.
     for a, k in (
-        (c[:, 0], c[:, 1] * dy + c[:, 2]),
-        (c[:, 3], c[:, 4] * dy + c[:, 5]),
-        (-(c[:, 0] + c[:, 3]), 1.0 - (c[:, 1] + c[:, 4]) * dy - (c[:, 2] + c[:, 5])),
+        (c[0], c[1] * dy + c[2]),
+        (c[3], c[4] * dy + c[5]),
+        (-(c[0] + c[3]), 1.0 - (c[1] + c[4]) * dy - (c[2] + c[5])),
     ):
         safe = torch.where(a == 0, torch.ones_like(a), a)
         bound = xmin - k / safe
@@ -179,24 +182,25 @@ def _zbuffer(coef, box, ok, width: int, height: int) -> torch.Tensor:
     zbuf = torch.full((height * width,), _EMPTY_KEY, dtype=torch.int64, device=device)
     bw = box[:, 1] - box[:, 0] + 1
     bh = box[:, 3] - box[:, 2] + 1
-    ids = torch.arange(coef.shape[0], device=device)
+    ids = torch.arange(coef.shape[1], device=device)
     base = box[:, 2] * width + box[:, 0]
 
     # Boxes of at most 2x2 pixels (the bulk of a DW-Mesh seen from near its source camera):
     # evaluate all triangles at the four corner offsets at once, one small matmul, no gathers.
-    dx = torch.tensor([0.0, 1.0, 0.0, 1.0], device=device)
-    dy = torch.tensor([0.0, 0.0, 1.0, 1.0], device=device)
-    lane_ok = ok[:, None] & (bw[:, None] > dx.long()) & (bh[:, None] > dy.long())
-    lane_ok &= ((bw <= 2) & (bh <= 2))[:, None]
-    planes = coef.view(-1, 3, 3) @ torch.stack([dx, dy, torch.ones_like(dx)])  # (F, 3, 4)
-    key = _keys(planes[:, 0], planes[:, 1], planes[:, 2], ids[:, None])
-    key = torch.where(lane_ok, key, _EMPTY_KEY)
-    pix = base[:, None] + (dy.long() * width + dx.long())
-    zbuf.scatter_reduce_(0, pix.view(-1).clamp(max=height * width - 1), key.view(-1), "amin")
+    small2 = ok & (bw <= 2) & (bh <= 2)
+    wide, tall = small2 & (bw == 2), small2 & (bh == 2)
+    c = coef  # (9, F): each plane's terms as contiguous rows
+    for dx, dy, lane_ok in ((0, 0, small2), (1, 0, wide), (0, 1, tall), (1, 1, wide & tall)):
+        b1 = c[2] + dx * c[0] + dy * c[1] if (dx or dy) else c[2]
+        b2 = c[5] + dx * c[3] + dy * c[4] if (dx or dy) else c[5]
+        iw = c[8] + dx * c[6] + dy * c[7] if (dx or dy) else c[8]
+        key = torch.where(lane_ok, _keys(b1, b2, iw, ids), _EMPTY_KEY)
+        pix = (base + (dy * width + dx)).clamp_(max=height * width - 1)
+        zbuf.scatter_reduce_(0, pix, key, "amin")
 
     def resolve(tri: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
         b1, b2, iw = _evaluate(
-            coef[tri], (x - box[tri, 0]).to(torch.float32), (y - box[tri, 2]).to(torch.float32)
+            coef[:, tri], (x - box[tri, 0]).to(torch.float32), (y - box[tri, 2]).to(torch.float32)
         )
         zbuf.scatter_reduce_(0, y * width + x, _keys(b1, b2, iw, tri), "amin")
 
@@ -237,7 +241,8 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
     front = pos[:, 2] + pos[:, 3] >= 0
     if bool(front.all()):
         kept, clipped = None, None
-        fsx, fsy, fiw = sx[tri], sy[tri], inv_w[tri]
+        corners = tri.T.contiguous()
+        fsx, fsy, fiw = sx[corners], sy[corners], inv_w[corners]
     else:
         whole = front[tri].all(1)
         kept = torch.nonzero(whole).squeeze(1)
@@ -245,9 +250,10 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
         cv, cid, cbasis = _clip_near(pos[tri[crossing]])
         csx, csy, ciw = _screen(cv, width, height)
         clipped = (crossing[cid], cbasis, cv)
-        fsx = torch.cat([sx[tri[kept]], csx])
-        fsy = torch.cat([sy[tri[kept]], csy])
-        fiw = torch.cat([inv_w[tri[kept]], ciw])
+        corners = tri[kept].T.contiguous()
+        fsx = torch.cat([sx[corners], csx.T], 1)
+        fsy = torch.cat([sy[corners], csy.T], 1)
+        fiw = torch.cat([inv_w[corners], ciw.T], 1)
     coef, box, ok = _plane_coefficients(fsx, fsy, fiw, width, height)
     zbuf = _zbuffer(coef, box, ok, width, height)
 
@@ -258,10 +264,10 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
     prim = zbuf[hit] & 0xFFFFFFFF
     x = (hit % width - box[prim, 0]).to(torch.float32)
     y = (hit // width - box[prim, 2]).to(torch.float32)
-    b1, b2, _ = _evaluate(coef[prim], x, y)
+    b1, b2, _ = _evaluate(coef[:, prim], x, y)
     b1, b2 = b1.clamp(0, 1), b2.clamp(0, 1)
     b0 = (1.0 - b1 - b2).clamp(min=0)
-    iw = fiw[prim]
+    iw = fiw[:, prim].T
     # Perspective-correct barycentrics of the rasterized (possibly clipped) triangle.
     pb = torch.stack([b0 * iw[:, 0], b1 * iw[:, 1], b2 * iw[:, 2]], 1)
     pb = pb / pb.sum(1, keepdim=True)

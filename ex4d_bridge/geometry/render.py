@@ -83,6 +83,31 @@ def projection(intrinsics: Intrinsics, near: float, far: float) -> torch.Tensor:
     )
 
 
+def cap_may_be_visible(mesh: DWMesh, cam_to_world: np.ndarray) -> bool:
+    """False when the camera is provably outside the mesh's closed volume on the near side, so
+    the cap faces (always behind the sheet seen from there) cannot show and need no raster work.
+
+    The volume lies inside the source frustum, between the sheet and the cap's plane; a camera
+    in front of the sheet reaches the cap only through it. Sheet depth along a ray through a
+    pixel quad lies between its corner depths, so comparing with the quad's nearest corner is
+    conservative.
+    """
+    c = cam_to_world[:3, 3]
+    k = mesh.intrinsics
+    if c[2] >= mesh.far_depth * (1 - 1e-6):
+        return True
+    if c[2] <= 0:
+        return False
+    u = k.fx * c[0] / c[2] + k.cx - 0.5  # pixel index space (centres at integers)
+    v = k.fy * c[1] / c[2] + k.cy - 0.5
+    if not (0 <= u <= k.width - 1 and 0 <= v <= k.height - 1):
+        return False
+    j, i = min(int(u), k.width - 2), min(int(v), k.height - 2)
+    quad = mesh.depth[i : i + 2, j : j + 2]
+    nearest = float(quad.min())
+    return c[2] >= nearest * (1 - 1e-6)
+
+
 def render(
     mesh: DWMesh,
     cam_to_world,
@@ -108,6 +133,8 @@ def render(
     proj = projection(k, near, far).to(dev, torch.float32)
     clip = cam @ proj[:, :3].T + proj[:, 3]
     faces = t["faces"]
+    if not cap_may_be_visible(mesh, pose):
+        faces = faces[: mesh.num_grid_faces]  # a prefix: face ids are unchanged
     rasterize = raster_torch.rasterize if name == "torch" else raster_nvdiffrast.rasterize
     rast = rasterize(clip, faces, (k.height, k.width))
 
