@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import Ex4dError
+from .runtime import tune_allocator
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
@@ -199,6 +200,7 @@ COMMANDS = {"demo": cmd_demo, "reconstruct": cmd_reconstruct, "render": cmd_rend
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    tune_allocator()
     start = time.perf_counter()
     try:
         code = COMMANDS[args.command](args)

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ex4d_bridge.camera import look_at, parse_trajectory, reference_orbit
+from ex4d_bridge.camera import parse_trajectory, reference_orbit
 from ex4d_bridge.cli import main
 from ex4d_bridge.depth import KnownDepth
 from ex4d_bridge.geometry import render
@@ -18,8 +18,12 @@ def synthetic():
 
 @pytest.fixture(scope="module")
 def scene(synthetic):
-    return reconstruct(synthetic.frames(), KnownDepth(synthetic.depths()),
-                       intrinsics=synthetic.intrinsics, progress=False)
+    return reconstruct(
+        synthetic.frames(),
+        KnownDepth(synthetic.depths()),
+        intrinsics=synthetic.intrinsics,
+        progress=False,
+    )
 
 
 def test_scene_save_load_round_trip(scene, tmp_path):
@@ -64,7 +68,10 @@ def test_trajectory_render_outputs(scene, tmp_path):
     assert not result.masks[-1].all() and result.masks[-1].any()
     paths = save_trajectory_render(result, tmp_path, scene.fps)
     assert {p.name for p in paths.values()} == {
-        "color_60.mp4", "mask_60.mp4", "camera_60.npz", "camera_60.json"
+        "color_60.mp4",
+        "mask_60.mp4",
+        "camera_60.npz",
+        "camera_60.json",
     }
     np.testing.assert_array_equal(read_mask_video(paths["mask"]), result.masks)
     clip = read_video(paths["color"])
@@ -95,12 +102,38 @@ def video_and_depth(synthetic, tmp_path_factory):
 
 def test_cli_reconstruct_then_render(video_and_depth, tmp_path, capsys):
     video, depth = video_and_depth
-    assert main(["--quiet", "reconstruct", str(video), "--depth", str(depth),
-                 "--out", str(tmp_path / "scene")]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "reconstruct",
+                str(video),
+                "--depth",
+                str(depth),
+                "--out",
+                str(tmp_path / "scene"),
+            ]
+        )
+        == 0
+    )
     scene = Scene.load(tmp_path / "scene")
     assert scene.frames.shape == (9, 80, 96, 3)
-    assert main(["--quiet", "render", str(tmp_path / "scene"), "--trajectory", "orbit:-30",
-                 "--backend", "torch", "--export-mesh", str(tmp_path / "m.glb")]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "render",
+                str(tmp_path / "scene"),
+                "--trajectory",
+                "orbit:-30",
+                "--backend",
+                "torch",
+                "--export-mesh",
+                str(tmp_path / "m.glb"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "color_-30.mp4" in out and (tmp_path / "scene" / "mask_-30.mp4").is_file()
     assert (tmp_path / "m.glb").stat().st_size > 1000
@@ -115,27 +148,60 @@ def bad_cases(tmp_path, video, depth):
     np.save(wrong, np.ones((3, 80, 96), np.float32))
     scene_dir = tmp_path / "scene"
     return {
-        "missing video": ["reconstruct", str(tmp_path / "nope.mp4"), "--depth", str(depth),
-                          "--out", str(scene_dir)],
+        "missing video": [
+            "reconstruct",
+            str(tmp_path / "nope.mp4"),
+            "--depth",
+            str(depth),
+            "--out",
+            str(scene_dir),
+        ],
         "empty video": ["reconstruct", str(empty), "--depth", str(depth), "--out", str(scene_dir)],
-        "corrupt video": ["reconstruct", str(corrupt), "--depth", str(depth),
-                          "--out", str(scene_dir)],
-        "depth of the wrong shape": ["reconstruct", str(video), "--depth", str(wrong),
-                                     "--out", str(scene_dir)],
-        "non-positive focal": ["reconstruct", str(video), "--depth", str(depth), "--focal", "-5",
-                               "--out", str(scene_dir)],
+        "corrupt video": [
+            "reconstruct",
+            str(corrupt),
+            "--depth",
+            str(depth),
+            "--out",
+            str(scene_dir),
+        ],
+        "depth of the wrong shape": [
+            "reconstruct",
+            str(video),
+            "--depth",
+            str(wrong),
+            "--out",
+            str(scene_dir),
+        ],
+        "non-positive focal": [
+            "reconstruct",
+            str(video),
+            "--depth",
+            str(depth),
+            "--focal",
+            "-5",
+            "--out",
+            str(scene_dir),
+        ],
         "unknown trajectory": ["render", "SCENE", "--trajectory", "zigzag:3"],
         "not a scene": ["render", str(tmp_path)],
-        "bad depth model dir": ["reconstruct", str(video), "--depth-model", str(tmp_path),
-                                "--out", str(scene_dir)],
+        "bad depth model dir": [
+            "reconstruct",
+            str(video),
+            "--depth-model",
+            str(tmp_path),
+            "--out",
+            str(scene_dir),
+        ],
     }
 
 
 def test_bad_input_is_one_clear_line(video_and_depth, tmp_path, capsys):
     video, depth = video_and_depth
     good = tmp_path / "good"
-    assert main(["--quiet", "reconstruct", str(video), "--depth", str(depth), "--out",
-                 str(good)]) == 0
+    assert (
+        main(["--quiet", "reconstruct", str(video), "--depth", str(depth), "--out", str(good)]) == 0
+    )
     capsys.readouterr()
     for name, argv in bad_cases(tmp_path, video, depth).items():
         argv = [str(good) if a == "SCENE" else a for a in argv]
@@ -147,12 +213,35 @@ def test_bad_input_is_one_clear_line(video_and_depth, tmp_path, capsys):
 
 def test_demo_writes_everything(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["--quiet", "demo", "--out", str(out), "--size", "64", "--frames", "9",
-                 "--backend", "torch"]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "demo",
+                "--out",
+                str(out),
+                "--size",
+                "64",
+                "--frames",
+                "9",
+                "--backend",
+                "torch",
+            ]
+        )
+        == 0
+    )
     names = {p.name for p in out.iterdir()}
-    for expected in ("input.mp4", "color_90.mp4", "mask_90.mp4", "completed_90.mp4",
-                     "color_-90.mp4", "completed_-90.mp4", "camera_90.npz",
-                     "dw_mesh_frame0.glb", "contact_sheet.png"):
+    for expected in (
+        "input.mp4",
+        "color_90.mp4",
+        "mask_90.mp4",
+        "completed_90.mp4",
+        "color_-90.mp4",
+        "completed_-90.mp4",
+        "camera_90.npz",
+        "dw_mesh_frame0.glb",
+        "contact_sheet.png",
+    ):
         assert expected in names
     completed = read_video(out / "completed_90.mp4").frames
     assert completed.shape == (9, 64, 64, 3)

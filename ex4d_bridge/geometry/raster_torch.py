@@ -115,7 +115,7 @@ def _plane_coefficients(
     iwx, iwy = b1x * d1 + b2x * d2, b1y * d1 + b2y * d2
     iwc = inv_w[0] + b1c * d1 + b2c * d2
     coef = torch.stack([b1x, b1y, b1c, b2x, b2y, b2c, iwx, iwy, iwc])  # (9, M)
-    box = torch.stack([xmin, xmax, ymin, ymax], 1).to(torch.int64)
+    box = tuple(b.long() for b in (xmin, xmax, ymin, ymax))  # contiguous rows, not (M, 4)
     return coef, box, ok
 
 
@@ -149,10 +149,10 @@ def _chunks(count: torch.Tensor):
 
 def _row_spans(coef: torch.Tensor, box: torch.Tensor, rows: torch.Tensor, owner: torch.Tensor):
     """For (triangle, row) pairs, the columns [lo, hi] where all barycentrics can be >= 0."""
-    c = coef[:, owner]
-    dy = (rows - box[owner, 2]).to(torch.float32)
-    lo = box[owner, 0].to(torch.float32)
-    hi = box[owner, 1].to(torch.float32)
+    c = coef.index_select(1, owner)
+    dy = (rows - box[2][owner]).to(torch.float32)
+    lo = box[0][owner].to(torch.float32)
+    hi = box[1][owner].to(torch.float32)
     xmin = lo
     # Each barycentric is a*dx + k >= 0 along the row: a bound on dx when a != 0.
     for a, k in (
@@ -180,10 +180,10 @@ def _keys(b1, b2, iw, tri_id):
 def _zbuffer(coef, box, ok, width: int, height: int) -> torch.Tensor:
     device = coef.device
     zbuf = torch.full((height * width,), _EMPTY_KEY, dtype=torch.int64, device=device)
-    bw = box[:, 1] - box[:, 0] + 1
-    bh = box[:, 3] - box[:, 2] + 1
+    bw = box[1] - box[0] + 1
+    bh = box[3] - box[2] + 1
     ids = torch.arange(coef.shape[1], device=device)
-    base = box[:, 2] * width + box[:, 0]
+    base = box[2] * width + box[0]
 
     # Boxes of at most 2x2 pixels (the bulk of a DW-Mesh seen from near its source camera):
     # evaluate all triangles at the four corner offsets at once, one small matmul, no gathers.
@@ -200,7 +200,9 @@ def _zbuffer(coef, box, ok, width: int, height: int) -> torch.Tensor:
 
     def resolve(tri: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
         b1, b2, iw = _evaluate(
-            coef[:, tri], (x - box[tri, 0]).to(torch.float32), (y - box[tri, 2]).to(torch.float32)
+            coef.index_select(1, tri),
+            (x - box[0][tri]).to(torch.float32),
+            (y - box[2][tri]).to(torch.float32),
         )
         zbuf.scatter_reduce_(0, y * width + x, _keys(b1, b2, iw, tri), "amin")
 
@@ -211,14 +213,14 @@ def _zbuffer(coef, box, ok, width: int, height: int) -> torch.Tensor:
     for sl in _chunks(count):
         owner, k = _expand(count[sl])
         tri = small[sl][owner]
-        resolve(tri, box[tri, 0] + k % bw[tri], box[tri, 2] + k // bw[tri])
+        resolve(tri, box[0][tri] + k % bw[tri], box[2][tri] + k // bw[tri])
     # Large or long triangles: expand to rows, then to the covered span of each row, so the work
     # follows the area, not the bounding box (slivers across the screen stay cheap).
     large = torch.nonzero(rest & (bw * bh > _SMALL_BOX)).squeeze(1)
     for sl in _chunks(bh[large]):
         owner, k = _expand(bh[large][sl])
         tri = large[sl][owner]
-        rows = box[tri, 2] + k
+        rows = box[2][tri] + k
         lo, hi = _row_spans(coef, box, rows, tri)
         span = (hi - lo + 1).clamp(min=0)
         for sl2 in _chunks(span):
@@ -262,9 +264,9 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
     if hit.numel() == 0:
         return rast.view(height, width, 4)
     prim = zbuf[hit] & 0xFFFFFFFF
-    x = (hit % width - box[prim, 0]).to(torch.float32)
-    y = (hit // width - box[prim, 2]).to(torch.float32)
-    b1, b2, _ = _evaluate(coef[:, prim], x, y)
+    x = (hit % width - box[0][prim]).to(torch.float32)
+    y = (hit // width - box[2][prim]).to(torch.float32)
+    b1, b2, _ = _evaluate(coef.index_select(1, prim), x, y)
     b1, b2 = b1.clamp(0, 1), b2.clamp(0, 1)
     b0 = (1.0 - b1 - b2).clamp(min=0)
     iw = fiw[:, prim].T
@@ -281,7 +283,8 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
             j = prim[is_clipped] - n_kept
             face[is_clipped] = clipped[0][j]
             pb[is_clipped] = torch.einsum("nk,nkj->nj", pb[is_clipped], clipped[1][j])
-    zw = (pb[:, :, None] * pos[tri[face]][:, :, 2:4]).sum(1)
+    corners = tri[face]
+    zw = torch.stack([(pb * pos[:, 2][corners]).sum(1), (pb * pos[:, 3][corners]).sum(1)], 1)
     rast[hit, 0] = pb[:, 0]
     rast[hit, 1] = pb[:, 1]
     rast[hit, 2] = zw[:, 0] / zw[:, 1]
