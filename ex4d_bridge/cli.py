@@ -110,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
         help="also export frame 0's DW-Mesh (.glb or .ply)",
     )
     _add_render_options(ren)
+    for p in (demo, rec, ren):  # also accepted after the command name
+        p.add_argument(
+            "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
+        )
     return parser
 
 

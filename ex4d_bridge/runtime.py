@@ -13,6 +13,10 @@ from __future__ import annotations
 import ctypes
 import sys
 
+import torch
+
+from .errors import InputError
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _done = False
@@ -33,3 +37,26 @@ def tune_allocator(mmap_threshold: int = 1 << 30, trim_threshold: int = 1 << 31)
         return False
     _done = bool(ok)
     return _done
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; asking for CUDA without one is an error."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        message = f"device {device!r} is not a torch device; use auto, cpu or cuda"
+        raise InputError(message) from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"device {device!r} was requested but no CUDA GPU is available; use device='cpu'"
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise InputError(
+                f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif resolved.type != "cpu":
+        raise InputError(f"device {device!r} is not supported; use auto, cpu or cuda")
+    return resolved

@@ -28,6 +28,7 @@ from .camera.trajectory import Trajectory
 from .errors import InputError
 from .geometry import DWMesh, build_dw_mesh, render
 from .geometry.dwmesh import sanitize_depth
+from .runtime import resolve_device
 
 SCENE_FORMAT = 1
 
@@ -70,6 +71,7 @@ class Scene:
         """The DW-Mesh of frame ``t`` (torch tensors on ``device`` when one is given)."""
         depth, color = self.depth[t], self.frames[t]
         if device is not None:
+            device = resolve_device(device)
             depth, color = torch.from_numpy(depth).to(device), torch.from_numpy(color).to(device)
         return build_dw_mesh(depth, color, self.intrinsics, **self.mesh_options)
 

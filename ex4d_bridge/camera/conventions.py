@@ -256,9 +256,7 @@ def pose_to_wire(
     c2w_opencv: np.ndarray, system: str | CoordinateSystem
 ) -> tuple[np.ndarray, np.ndarray]:
     """Library poses (OpenCV c2w) as (position, quaternion xyzw) in ``system``."""
-    return position_quaternion_from_pose(
-        convert_pose(c2w_opencv, CoordinateSystem.OPENCV, system)
-    )
+    return position_quaternion_from_pose(convert_pose(c2w_opencv, CoordinateSystem.OPENCV, system))
 
 
 def pose_from_wire(

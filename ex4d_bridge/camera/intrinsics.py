@@ -85,16 +85,24 @@ class Intrinsics:
 
     def to_dict(self) -> dict[str, float | int]:
         return {
-            "fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy,
-            "width": self.width, "height": self.height,
+            "fx": self.fx,
+            "fy": self.fy,
+            "cx": self.cx,
+            "cy": self.cy,
+            "width": self.width,
+            "height": self.height,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Intrinsics:
         try:
             return cls(
-                float(d["fx"]), float(d["fy"]), float(d["cx"]), float(d["cy"]),
-                int(d["width"]), int(d["height"]),
+                float(d["fx"]),
+                float(d["fy"]),
+                float(d["cx"]),
+                float(d["cy"]),
+                int(d["width"]),
+                int(d["height"]),
             )
         except KeyError as exc:
             raise InputError(f"intrinsics are missing the field {exc.args[0]!r}") from None

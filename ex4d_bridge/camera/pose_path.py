@@ -306,9 +306,7 @@ def _format_csv(trajectory: Trajectory, system: CoordinateSystem) -> str:
     if trajectory.intrinsics is not None:
         k = trajectory.intrinsics
         values = [float(k.fx), float(k.fy), float(k.cx), float(k.cy)]
-        lines.append(
-            "# intrinsics=" + " ".join([*map(repr, values), str(k.width), str(k.height)])
-        )
+        lines.append("# intrinsics=" + " ".join([*map(repr, values), str(k.width), str(k.height)]))
     lines.append(",".join(CSV_HEADER))
     rows = np.concatenate([pos, quat], axis=1)
     for i, row in enumerate(rows):

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import InputError
+from ..runtime import resolve_device
 from .align import ALIGN_MODES, DEFAULT_FAR, REFERENCE_NEAR, align_disparity, disparity_to_depth
 from .base import DepthEstimator, check_rgb_frames, sanitize_depth
 from .preprocess import preprocess_from_checkpoint
@@ -20,29 +21,6 @@ OUTPUT_KINDS = ("auto", "disparity", "depth")
 # MiDaS-style DPT predicts relative inverse depth, DepthPro a canonical inverse depth.
 _DISPARITY_MODEL_TYPES = frozenset({"dpt", "depth_pro"})
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; asking for CUDA without one is an error."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        message = f"device {device!r} is not a torch device; use auto, cpu or cuda"
-        raise InputError(message) from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(
-                f"device {device!r} was requested but no CUDA GPU is available; use device='cpu'"
-            )
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise InputError(
-                f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
-            )
-    elif resolved.type != "cpu":
-        raise InputError(f"device {device!r} is not supported; use auto, cpu or cuda")
-    return resolved
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

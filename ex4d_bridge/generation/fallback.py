@@ -101,7 +101,9 @@ def _push_pull(premul: torch.Tensor) -> torch.Tensor:
     filled_coarse = _push_pull(sums)
     # The coarse grid covers the fine one padded to even size; upsample to that, then crop.
     up = F.interpolate(
-        filled_coarse, size=(2 * sums.shape[2], 2 * sums.shape[3]), mode="bilinear",
+        filled_coarse,
+        size=(2 * sums.shape[2], 2 * sums.shape[3]),
+        mode="bilinear",
         align_corners=False,
     )[..., :h, :w]
     return up.mul_(1.0 - weight).add_(rgb)

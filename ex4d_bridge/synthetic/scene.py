@@ -126,8 +126,7 @@ def _wall_color(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     g = np.clip((x - np.float32(WALL_X_RANGE[0])) * np.float32(1.0 / span), 0.0, 1.0)
     # Minus the distance to the nearest brick edge, horizontal or vertical (0 on the edge).
     dist = np.maximum(
-        np.abs(y - np.float32(brick_h) * (row + np.float32(0.5)))
-        - np.float32(0.5 * brick_h),
+        np.abs(y - np.float32(brick_h) * (row + np.float32(0.5))) - np.float32(0.5 * brick_h),
         np.abs(xs - np.float32(brick_w) * (col + np.float32(0.5))) - np.float32(0.5 * brick_w),
     )
     mortar = np.float32(1.0) - _smoothstep(-0.008, -0.02, dist)
@@ -139,9 +138,7 @@ def _wall_color(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return (warm[:, None] + (cool - warm)[:, None] * g) * brick + grout[:, None] * mortar
 
 
-def _floor_color(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray, spheres: list[Sphere]
-) -> np.ndarray:
+def _floor_color(x: np.ndarray, y: np.ndarray, z: np.ndarray, spheres: list[Sphere]) -> np.ndarray:
     """Soft-edged checker tiles with a depth gradient and blob contact shadows of the spheres."""
     k = np.float32(np.pi / 0.5)  # tiles of 0.5 m
     check = np.sin(k * x) * np.sin(k * z)
@@ -273,9 +270,7 @@ class SyntheticScene:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise InputError(f"{name}={value!r} must be a positive integer")
-        if not isinstance(self.fps, (int, float)) or not (
-            math.isfinite(self.fps) and self.fps > 0
-        ):
+        if not isinstance(self.fps, (int, float)) or not (math.isfinite(self.fps) and self.fps > 0):
             raise InputError(f"fps={self.fps!r} must be a positive number")
         # Frozen: the scene's size fixes its intrinsics and its cached source frames.
         for name in ("width", "height", "num_frames"):
@@ -423,7 +418,9 @@ class SyntheticScene:
     def min_depth(self, frame: int = 0) -> float:
         """Smallest finite source depth of ``frame`` (sets the reference trajectory radius)."""
         frame = self._check_frame(frame)
-        depth = self._depths[frame] if self._depths is not None else (
-            self.render_view(frame, np.eye(4))[1]
+        depth = (
+            self._depths[frame]
+            if self._depths is not None
+            else (self.render_view(frame, np.eye(4))[1])
         )
         return float(np.min(depth[np.isfinite(depth)]))
