@@ -7,6 +7,7 @@ traceback; set ``EX4D_DEBUG=1`` to see the traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -110,6 +111,16 @@ def _parser() -> argparse.ArgumentParser:
         help="also export frame 0's DW-Mesh (.glb or .ply)",
     )
     _add_render_options(ren)
+    # Commands of other stages live with their stage (a module with ``register(subparsers)``
+    # that adds its parser and sets ``handler``); they import their heavy packages lazily.
+    for name in PLUGIN_COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
     for p in (demo, rec, ren):  # also accepted after the command name
         p.add_argument(
             "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
@@ -200,6 +211,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "reconstruct": cmd_reconstruct, "render": cmd_render}
+PLUGIN_COMMANDS = ("ex4d_bridge.generation.command", "ex4d_bridge.server.command")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     start = time.perf_counter()
     try:
-        code = COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        code = handler(args)
     except Ex4dError as exc:
         if os.environ.get("EX4D_DEBUG"):
             raise
