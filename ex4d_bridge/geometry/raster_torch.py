@@ -259,34 +259,35 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
     coef, box, ok = _plane_coefficients(fsx, fsy, fiw, width, height)
     zbuf = _zbuffer(coef, box, ok, width, height)
 
-    rast = torch.zeros(height * width, 4, dtype=torch.float32, device=pos.device)
-    hit = torch.nonzero(zbuf != _EMPTY_KEY).squeeze(1)
-    if hit.numel() == 0:
-        return rast.view(height, width, 4)
-    prim = zbuf[hit] & 0xFFFFFFFF
-    x = (hit % width - box[0][prim]).to(torch.float32)
-    y = (hit // width - box[2][prim]).to(torch.float32)
+    # Resolve every pixel densely (empty ones point at triangle 0 and are zeroed at the end):
+    # near-complete coverage is the common case, where compaction would cost more than it saves.
+    valid = zbuf != _EMPTY_KEY
+    if not bool(valid.any()):
+        return torch.zeros(height, width, 4, dtype=torch.float32, device=pos.device)
+    prim = torch.where(valid, zbuf & 0xFFFFFFFF, 0)
+    pix = torch.arange(height * width, device=pos.device)
+    x = (pix % width - box[0][prim]).to(torch.float32)
+    y = (pix // width - box[2][prim]).to(torch.float32)
     b1, b2, _ = _evaluate(coef.index_select(1, prim), x, y)
-    b1, b2 = b1.clamp(0, 1), b2.clamp(0, 1)
-    b0 = (1.0 - b1 - b2).clamp(min=0)
-    iw = fiw[:, prim].T
+    b1, b2 = b1.clamp_(0, 1), b2.clamp_(0, 1)
+    b0 = (1.0 - b1 - b2).clamp_(min=0)
+    iw = fiw.index_select(1, prim)
     # Perspective-correct barycentrics of the rasterized (possibly clipped) triangle.
-    pb = torch.stack([b0 * iw[:, 0], b1 * iw[:, 1], b2 * iw[:, 2]], 1)
-    pb = pb / pb.sum(1, keepdim=True)
+    pb = torch.stack([b0 * iw[0], b1 * iw[1], b2 * iw[2]])
+    pb /= pb.sum(0)
     if clipped is None:
         face = prim
     else:
         n_kept = kept.numel()
-        is_clipped = prim >= n_kept
-        face = torch.where(is_clipped, 0, kept[prim.clamp(max=max(n_kept - 1, 0))])
+        is_clipped = valid & (prim >= n_kept)
+        face = kept[prim.clamp(max=max(n_kept - 1, 0))] if n_kept else torch.zeros_like(prim)
         if bool(is_clipped.any()):
             j = prim[is_clipped] - n_kept
             face[is_clipped] = clipped[0][j]
-            pb[is_clipped] = torch.einsum("nk,nkj->nj", pb[is_clipped], clipped[1][j])
-    corners = tri[face]
-    zw = torch.stack([(pb * pos[:, 2][corners]).sum(1), (pb * pos[:, 3][corners]).sum(1)], 1)
-    rast[hit, 0] = pb[:, 0]
-    rast[hit, 1] = pb[:, 1]
-    rast[hit, 2] = zw[:, 0] / zw[:, 1]
-    rast[hit, 3] = (face + 1).to(torch.float32)
+            pb[:, is_clipped] = torch.einsum("kn,nkj->jn", pb[:, is_clipped], clipped[1][j])
+    corners = tri.index_select(0, face).T
+    z = (pb * pos[:, 2][corners]).sum(0)
+    w = (pb * pos[:, 3][corners]).sum(0)
+    rast = torch.stack([pb[0], pb[1], z / w, (face + 1).to(torch.float32)], 1)
+    rast *= valid[:, None]
     return rast.view(height, width, 4)

@@ -138,30 +138,29 @@ def render(
     rasterize = raster_torch.rasterize if name == "torch" else raster_nvdiffrast.rasterize
     rast = rasterize(clip, faces, (k.height, k.width))
 
-    face_id = rast[..., 3].to(torch.int64) - 1
+    # Dense over all pixels (empty ones read face 0 and are masked): coverage is usually high.
+    flat = rast.view(-1, 4)
+    face_id = flat[:, 3].to(torch.int64) - 1
     hit = face_id >= 0
-    fid = face_id[hit]
-    tri = faces[fid].long()
-    u, v = rast[..., 0][hit], rast[..., 1][hit]
-    bary = torch.stack([u, v, 1.0 - u - v], 1)[:, :, None]
-
-    depth = torch.full((k.height, k.width), float("inf"), device=dev)
-    depth[hit] = (bary[:, :, 0] * cam[:, 2][tri]).sum(1)
+    fid = face_id.clamp(min=0)
+    corners = faces.index_select(0, fid).T.long()  # (3, P)
+    bary = torch.stack([flat[:, 0], flat[:, 1], 1.0 - flat[:, 0] - flat[:, 1]])  # (3, P)
+    depth = (bary * cam[:, 2][corners]).sum(0)
+    depth = torch.where(hit, depth, float("inf"))
 
     colors = t["colors"].to(torch.float32)
     if mask_style == "face":
-        visible = ~t["occluded"][fid]
-        rgb = (bary * colors[tri]).sum(1)
+        visible = hit & ~t["occluded"][fid]
+        rgb = sum(bary[i, :, None] * colors[corners[i]] for i in range(3))
     else:
-        keep = torch.as_tensor(mesh.vertex_visible, device=dev).to(torch.float32)
-        alpha = (bary[:, :, 0] * keep[tri]).sum(1)
-        visible = alpha > _REFERENCE_ALPHA_THRESHOLD
-        rgb = (bary * (colors * keep[:, None])[tri]).sum(1)
-    mask = torch.zeros((k.height, k.width), dtype=torch.bool, device=dev)
-    mask[hit] = visible
-    color = torch.zeros((k.height, k.width, 3), dtype=torch.uint8, device=dev)
-    color[hit] = torch.where(visible[:, None], rgb.round().clamp(0, 255), 0).to(torch.uint8)
-
+        keep = torch.as_tensor(mesh.vertex_visible, device=dev)
+        weights = bary * keep[corners]
+        visible = hit & (weights.sum(0) > _REFERENCE_ALPHA_THRESHOLD)
+        rgb = sum(weights[i, :, None] * colors[corners[i]] for i in range(3))
+    color = (rgb.round_().clamp_(0, 255) * visible[:, None]).to(torch.uint8)
+    shape = (k.height, k.width)
+    color, mask = color.view(*shape, 3), visible.view(shape)
+    depth, face_id = depth.view(shape), face_id.view(shape)
     result = RenderResult(color, mask, depth, face_id)
     if mesh.is_torch:
         return result
