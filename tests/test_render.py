@@ -163,3 +163,27 @@ def test_near_plane_clipping_pose_really_clips():
     z = cam_z[mesh.faces]
     assert ((z.min(1) < 0) & (z.max(1) > 0)).any()
     assert (render(mesh, pose).face_id >= 0).mean() > 0.2
+
+
+@pytest.mark.parametrize("name", list(NOVEL_POSES))
+def test_skipping_the_cap_never_changes_the_image(name, monkeypatch):
+    import ex4d_bridge.geometry.render as render_module
+
+    mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
+    pose = NOVEL_POSES[name]
+    fast = render(mesh, pose)
+    monkeypatch.setattr(render_module, "cap_may_be_visible", lambda *_: True)
+    full = render(mesh, pose)
+    np.testing.assert_array_equal(fast.face_id, full.face_id)
+    np.testing.assert_array_equal(fast.color, full.color)
+
+
+def test_cap_visibility_rule():
+    from ex4d_bridge.geometry.render import cap_may_be_visible
+
+    mesh = build_dw_mesh(scene_depth(), None, K)
+    assert not cap_may_be_visible(mesh, np.eye(4))  # the source camera, in front of the sheet
+    assert cap_may_be_visible(mesh, yaw_pose(0, (0.0, 0.0, 50.0)))  # behind the sheet
+    assert cap_may_be_visible(mesh, yaw_pose(0, (0.0, 0.0, 500.0)))  # beyond the cap
+    assert not cap_may_be_visible(mesh, yaw_pose(0, (0.0, 0.0, -1.0)))  # behind the source
+    assert not cap_may_be_visible(mesh, yaw_pose(0, (100.0, 0.0, 10.0)))  # outside the frustum
