@@ -17,7 +17,7 @@ import torch
 
 from ex4d_bridge.camera import look_at
 from ex4d_bridge.geometry import build_dw_mesh, raster_nvdiffrast, render
-from ex4d_bridge.geometry.render import projection
+from ex4d_bridge.geometry.rendering import projection
 from ex4d_bridge.runtime import tune_allocator
 from ex4d_bridge.synthetic import SyntheticScene
 

@@ -167,7 +167,7 @@ def test_near_plane_clipping_pose_really_clips():
 
 @pytest.mark.parametrize("name", list(NOVEL_POSES))
 def test_skipping_the_cap_never_changes_the_image(name, monkeypatch):
-    import ex4d_bridge.geometry.render as render_module
+    import ex4d_bridge.geometry.rendering as render_module
 
     mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
     pose = NOVEL_POSES[name]
@@ -179,7 +179,7 @@ def test_skipping_the_cap_never_changes_the_image(name, monkeypatch):
 
 
 def test_cap_visibility_rule():
-    from ex4d_bridge.geometry.render import cap_may_be_visible
+    from ex4d_bridge.geometry.rendering import cap_may_be_visible
 
     mesh = build_dw_mesh(scene_depth(), None, K)
     assert not cap_may_be_visible(mesh, np.eye(4))  # the source camera, in front of the sheet

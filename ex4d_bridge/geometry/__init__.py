@@ -2,7 +2,7 @@
 
 from .dwmesh import DWMesh, build_dw_mesh, sanitize_depth, unproject
 from .export import export_mesh
-from .render import RenderResult, render
+from .rendering import RenderResult, render
 from .topology import GridTopology, grid_topology
 
 __all__ = [
