@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -69,6 +70,8 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "allocator_tuned": result_tuned,
+        # Other work on the machine inflates the times; recorded so runs can be compared fairly.
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         "mesh_faces": int(mesh.faces.shape[0]),
         "goal_ms": {"cpu_render": 40, "cpu_build": 20, "gpu_build_plus_render": 2},
         "build_ms": {
