@@ -211,7 +211,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "reconstruct": cmd_reconstruct, "render": cmd_render}
-PLUGIN_COMMANDS = ("ex4d_bridge.generation.command", "ex4d_bridge.server.command")
+PLUGIN_COMMANDS = (
+    "ex4d_bridge.generation.command",
+    "ex4d_bridge.server.command",
+    "ex4d_bridge.training.command",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
