@@ -1,0 +1,154 @@
+"""``ex4d-bridge serve``: the CLI plugin of the server stage (imports grpc only when run)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+from pathlib import Path
+
+from ..errors import Ex4dError
+
+TOKEN_ENV = "EX4D_BRIDGE_TOKEN"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="run the gRPC bridge (scenes, geometry, View, generation jobs, recording)",
+        description="Run the ex4d-bridge gRPC server (docs/server.md). Listens on loopback "
+        "unless --host says otherwise; any other address needs --token.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=50051, help="port (default 50051; 0: any free)")
+    p.add_argument("--data-dir", default="ex4d_data", help="scenes and jobs (default ./ex4d_data)")
+    p.add_argument(
+        "--token",
+        default=None,
+        help=f"require 'authorization: Bearer TOKEN' on every call (or set ${TOKEN_ENV}, or "
+        "--token-file)",
+    )
+    p.add_argument("--token-file", default=None, help="read the token from this file")
+    p.add_argument("--tls-cert", default=None, help="PEM certificate chain (with --tls-key)")
+    p.add_argument("--tls-key", default=None, help="PEM private key")
+    p.add_argument(
+        "--open-health", action="store_true", help="answer gRPC health checks without a token"
+    )
+    p.add_argument("--no-reflection", action="store_true", help="disable server reflection")
+    p.add_argument(
+        "--depth-model",
+        default=None,
+        metavar="DIR",
+        help="local transformers depth checkpoint for uploads that bring no depth",
+    )
+    p.add_argument(
+        "--completer",
+        default=None,
+        metavar="MODULE:FACTORY",
+        help="a callable returning a NovelViewCompleter (e.g. the EX-4D pipeline loader); "
+        "default: the classical fallback",
+    )
+    p.add_argument(
+        "--completer-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword argument for the completer factory (repeatable; JSON values allowed)",
+    )
+    p.add_argument(
+        "--no-fallback",
+        action="store_true",
+        help="refuse generation (FAILED_PRECONDITION) when no completer is configured",
+    )
+    p.add_argument("--device", default="cpu", help="torch device for geometry (cpu, cuda, auto)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "nvdiffrast"])
+    p.add_argument("--render-workers", type=int, default=0, help="View render threads (0: auto)")
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="CPU threads per render (0: cores / render workers)",
+    )
+    p.add_argument("--max-message-mib", type=float, default=8.0, help="largest request (8 MiB)")
+    p.add_argument("--max-upload-mib", type=float, default=2048.0, help="largest upload")
+    p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="less output")
+    p.set_defaults(handler=run)
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token_file:
+        try:
+            return Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            raise Ex4dError(f"cannot read --token-file {args.token_file}: {exc}") from None
+    return args.token or os.environ.get(TOKEN_ENV) or None
+
+
+def completer_factory(spec: str, pairs: list[str]):
+    """``module:callable`` plus KEY=VALUE strings -> a zero-argument factory (imports now,
+    calls later on the generation worker)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise Ex4dError(f"--completer {spec!r} must look like package.module:factory")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise Ex4dError(f"--completer {spec}: {exc}") from None
+    kwargs = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.isidentifier():
+            raise Ex4dError(f"--completer-arg {pair!r} must look like key=value")
+        try:
+            kwargs[key] = json.loads(value)
+        except ValueError:
+            kwargs[key] = value
+    return lambda: fn(**kwargs)
+
+
+def build_config(args: argparse.Namespace):
+    from .config import MIB, ServerConfig
+
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir),
+        token=_token(args),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        open_health=args.open_health,
+        reflection=not args.no_reflection,
+        max_receive_bytes=int(args.max_message_mib * MIB),
+        max_upload_bytes=int(args.max_upload_mib * MIB),
+        render_workers=args.render_workers,
+        torch_threads=args.torch_threads,
+        render_backend=args.backend,
+        device=args.device,
+        depth_model=Path(args.depth_model) if args.depth_model else None,
+        completer=completer_factory(args.completer, args.completer_arg) if args.completer else None,
+        allow_fallback=not args.no_fallback,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from .app import serve
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    config = build_config(args)
+    config.validate()
+
+    def ready(server) -> None:
+        c = server.config
+        auth = "bearer token" if c.token else "none (loopback only)"
+        tls = "on" if c.tls_cert else "off"
+        print(
+            f"ex4d-bridge serving on {c.host}:{server.port} (data {Path(c.data_dir).resolve()}, "
+            f"auth {auth}, tls {tls}); Ctrl-C stops",
+            flush=True,
+        )
+
+    serve(config, ready)
+    return 0

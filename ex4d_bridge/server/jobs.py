@@ -1,0 +1,574 @@
+"""Generation jobs: state in SQLite, one worker thread that owns the GPU, progress events.
+
+* ``JobDB`` keeps every job's state in ``DATA_DIR/jobs.sqlite`` (stdlib ``sqlite3``). At
+  start, jobs left QUEUED or RUNNING by a previous process are marked INTERRUPTED: their
+  worker is gone, and the client can resubmit.
+* ``GenerationWorker`` runs queued jobs one at a time on a single thread, so only one
+  generation holds the GPU; the View path never waits on it. A job renders its trajectory with
+  the library (``iter_trajectory_frames``), hands the colours and masks to the configured
+  ``NovelViewCompleter`` and writes ``generated.mp4``, ``generated.npz`` (frames, poses, frame
+  indices, intrinsics) and ``generated.poses.json`` into ``DATA_DIR/jobs/<job_id>/``, staged and
+  renamed like scenes. Cancelling sets the job's event; the completer and the render loop check
+  it.
+* Listeners (``WatchJob``) get a snapshot of the job after every change, from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from ..camera import Intrinsics, Trajectory
+from ..errors import Ex4dError, InputError
+from ..generation import (
+    FallbackCompleter,
+    GenerationCancelled,
+    GenerationRequest,
+    NovelViewCompleter,
+)
+from ..scene import iter_trajectory_frames
+from .errors import NotFoundError, PreconditionError
+from .store import JOB_ID_RE, LRUCache, SceneStore
+
+log = logging.getLogger(__name__)
+
+CompleterSpec = NovelViewCompleter | Callable[[], NovelViewCompleter] | None
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    scene_id: str
+    state: JobState
+    progress_done: int = 0
+    progress_total: int = 0
+    message: str = ""
+    error: str = ""
+    created_unix_s: float = 0.0
+    started_unix_s: float = 0.0
+    finished_unix_s: float = 0.0
+    completer: str = ""
+    num_frames: int = 0
+    queue_position: int = 0
+
+
+_COLUMNS = [f for f in JobRecord.__dataclass_fields__ if f != "queue_position"]
+
+
+def check_job_id(job_id: str) -> str:
+    if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id):
+        raise InputError(f"job id {str(job_id)[:80]!r} is malformed: a job id is 32 hex digits")
+    return job_id
+
+
+class JobDB:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS jobs ("
+                "job_id TEXT PRIMARY KEY, scene_id TEXT NOT NULL, state TEXT NOT NULL, "
+                "progress_done INTEGER, progress_total INTEGER, message TEXT, error TEXT, "
+                "created_unix_s REAL, started_unix_s REAL, finished_unix_s REAL, "
+                "completer TEXT, num_frames INTEGER, request BLOB)"
+            )
+            self._conn.execute(
+                "UPDATE jobs SET state = ?, finished_unix_s = ?, "
+                "message = 'the server stopped before the job finished; submit it again' "
+                "WHERE state IN (?, ?)",
+                (JobState.INTERRUPTED, time.time(), JobState.QUEUED, JobState.RUNNING),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def create(self, scene_id: str, request: dict[str, Any], num_frames: int) -> JobRecord:
+        rec = JobRecord(
+            job_id=uuid.uuid4().hex,
+            scene_id=scene_id,
+            state=JobState.QUEUED,
+            created_unix_s=time.time(),
+            num_frames=num_frames,
+            message="queued",
+        )
+        row = asdict(rec)
+        with self._lock:
+            self._conn.execute(
+                f"INSERT INTO jobs ({', '.join(_COLUMNS)}, request) "
+                f"VALUES ({', '.join('?' * len(_COLUMNS))}, ?)",
+                [row[c] for c in _COLUMNS] + [msgpack.packb(request)],
+            )
+        return rec
+
+    def update(self, job_id: str, **fields: Any) -> JobRecord:
+        assert set(fields) <= set(_COLUMNS)
+        with self._lock:
+            self._conn.execute(
+                f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE job_id = ?",
+                [*fields.values(), job_id],
+            )
+        return self.get(job_id)
+
+    def _row(self, row: tuple) -> JobRecord:
+        d = dict(zip(_COLUMNS, row, strict=True))
+        d["state"] = JobState(d["state"])
+        return JobRecord(**{k: (v if v is not None else type_default(k)) for k, v in d.items()})
+
+    def get(self, job_id: str) -> JobRecord:
+        check_job_id(job_id)
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no job {job_id}; ListJobs shows the known jobs")
+        return self._row(row)
+
+    def list(self, scene_id: str | None = None, state: JobState | None = None) -> list[JobRecord]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+        cond, args = [], []
+        if scene_id:
+            cond.append("scene_id = ?")
+            args.append(scene_id)
+        if state:
+            cond.append("state = ?")
+            args.append(str(state))
+        if cond:
+            sql += " WHERE " + " AND ".join(cond)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY created_unix_s", args).fetchall()
+        return [self._row(r) for r in rows]
+
+
+def type_default(name: str) -> Any:
+    return JobRecord.__dataclass_fields__[name].default
+
+
+@dataclass
+class GenerationParams:
+    """A validated SubmitGeneration request, in library terms."""
+
+    scene_id: str
+    trajectory: Trajectory  # poses in the scene's world, intrinsics set
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int = 0
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "scene_id": self.scene_id,
+            "trajectory": self.trajectory.to_json_dict("opencv"),
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "seed": self.seed,
+            "num_inference_steps": self.num_inference_steps,
+            "guidance_scale": self.guidance_scale,
+        }
+
+
+@dataclass
+class GeneratedResult:
+    """A finished job's output, for View lookups."""
+
+    job_id: str
+    poses: np.ndarray  # (N, 4, 4) OpenCV c2w
+    frame_indices: np.ndarray  # (N,)
+    intrinsics: Intrinsics
+    frames_path: Path
+
+    def load_frames(self) -> np.ndarray:
+        with np.load(self.frames_path) as z:
+            return z["frames"]
+
+
+Listener = Callable[[JobRecord], None]
+
+
+class GenerationWorker:
+    """Runs generation jobs one at a time on a dedicated thread."""
+
+    def __init__(
+        self,
+        store: SceneStore,
+        db: JobDB,
+        jobs_dir: Path,
+        *,
+        completer: CompleterSpec = None,
+        allow_fallback: bool = True,
+        render_backend: str = "auto",
+        device: str | None = None,
+    ) -> None:
+        self.store, self.db, self.jobs_dir = store, db, Path(jobs_dir)
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.jobs_dir.glob(".staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self._spec, self.allow_fallback = completer, allow_fallback
+        self._completer: NovelViewCompleter | None = None
+        self.render_backend, self.device = render_backend, device
+        self._queue: queue.Queue[tuple[str, GenerationParams] | None] = queue.Queue()
+        self._queued: list[str] = []
+        self._cancel: dict[str, threading.Event] = {}
+        self._listeners: dict[str, list[Listener]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        # Poses of finished jobs are small and consulted on every View pose; frames are large
+        # and only needed when a pose matches, so only the last few jobs' frames stay loaded.
+        self._results = LRUCache(256)
+        self._frames = LRUCache(2)
+        self._thread = threading.Thread(target=self._run, name="ex4d-generation", daemon=True)
+        self._thread.start()
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def configured(self) -> bool:
+        return self._spec is not None or self.allow_fallback
+
+    def _get_completer(self) -> NovelViewCompleter:
+        if self._completer is None:
+            spec = self._spec
+            if spec is None:
+                self._completer = FallbackCompleter()
+            elif not isinstance(spec, type) and isinstance(spec, NovelViewCompleter):
+                self._completer = spec
+            else:  # a factory: models load on the worker thread, the one that owns the GPU
+                made = spec()
+                if not isinstance(made, NovelViewCompleter):
+                    raise Ex4dError(
+                        f"the completer factory returned {type(made).__name__}, which is not a "
+                        "NovelViewCompleter (needs name, is_fallback and generate)"
+                    )
+                self._completer = made
+            if self._completer.is_fallback and not self.allow_fallback and self._spec is not None:
+                self._completer = None
+                raise PreconditionError(
+                    "the configured completer is the classical fallback (no EX-4D weights were "
+                    "found) and the fallback is disabled: configure the weights"
+                )
+        return self._completer
+
+    # -- API (any thread) ----------------------------------------------------------------
+
+    def check_configured(self) -> None:
+        if not self.configured:
+            raise PreconditionError(
+                "generation weights are not configured and the classical fallback is disabled: "
+                "start the server with --completer MODULE:FACTORY, or without --no-fallback"
+            )
+
+    def submit(self, params: GenerationParams) -> JobRecord:
+        self.check_configured()
+        rec = self.db.create(params.scene_id, params.summary(), len(params.trajectory))
+        with self._lock:
+            self._cancel[rec.job_id] = threading.Event()
+            self._queued.append(rec.job_id)
+        self._queue.put((rec.job_id, params))
+        return self.get(rec.job_id)
+
+    def get(self, job_id: str) -> JobRecord:
+        rec = self.db.get(job_id)
+        with self._lock:
+            if rec.job_id in self._queued:
+                rec = replace(rec, queue_position=self._queued.index(rec.job_id) + 1)
+        return rec
+
+    def list(self, scene_id: str | None = None) -> list[JobRecord]:
+        return [self.get(r.job_id) for r in self.db.list(scene_id or None)]
+
+    def cancel(self, job_id: str) -> JobRecord:
+        rec = self.db.get(job_id)
+        if rec.state.finished:
+            return rec
+        with self._lock:
+            event = self._cancel.get(job_id)
+            was_queued = job_id in self._queued
+            if was_queued:
+                self._queued.remove(job_id)
+        if was_queued:  # never started: cancelled at once
+            self._set(
+                job_id,
+                state=JobState.CANCELLED,
+                message="cancelled while queued",
+                finished_unix_s=time.time(),
+            )
+        if event is not None:
+            event.set()
+        return self.get(job_id)
+
+    def subscribe(self, job_id: str, listener: Listener) -> JobRecord:
+        """Call ``listener`` with every later change of the job; returns its state now."""
+        self.db.get(job_id)  # NOT_FOUND before anything is registered
+        with self._lock:
+            self._listeners.setdefault(job_id, []).append(listener)
+        return self.get(job_id)
+
+    def unsubscribe(self, job_id: str, listener: Listener) -> None:
+        with self._lock:
+            lst = self._listeners.get(job_id, [])
+            if listener in lst:
+                lst.remove(listener)
+            if not lst:
+                self._listeners.pop(job_id, None)
+
+    def result(self, job_id: str) -> GeneratedResult:
+        rec = self.db.get(job_id)
+        if rec.state != JobState.SUCCEEDED:
+            raise PreconditionError(f"job {job_id} is {rec.state.value}, it has no result")
+        return self._results.get_or_build(job_id, lambda: self._load_result(job_id))
+
+    def result_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / check_job_id(job_id)
+
+    def _load_result(self, job_id: str) -> GeneratedResult:
+        path = self.result_dir(job_id) / "generated.npz"
+        with np.load(path) as z:
+            k = Intrinsics.from_matrix(z["intrinsics"], int(z["size"][0]), int(z["size"][1]))
+            return GeneratedResult(job_id, z["poses"], z["frame_indices"], k, path)
+
+    def find_generated(
+        self,
+        scene_id: str,
+        c2w: np.ndarray,
+        frame_index: int,
+        k: Intrinsics,
+        pos_tol: float = 1e-3,
+        rot_tol_deg: float = 0.1,
+    ) -> tuple[str, np.ndarray] | None:
+        """A generated frame of a finished job of this scene at this pose, source frame and
+        lens (up to scale), or None."""
+        for rec in reversed(self.db.list(scene_id, JobState.SUCCEEDED)):
+            try:
+                res = self.result(rec.job_id)
+            except (OSError, KeyError, ValueError, Ex4dError):
+                continue
+            rk = res.intrinsics
+            if (
+                abs(rk.fx / rk.width - k.fx / k.width) > 1e-6
+                or abs(rk.cx / rk.width - k.cx / k.width) > 1e-6
+                or abs(rk.fy / rk.height - k.fy / k.height) > 1e-6
+                or abs(rk.cy / rk.height - k.cy / k.height) > 1e-6
+            ):
+                continue
+            dpos = np.linalg.norm(res.poses[:, :3, 3] - c2w[:3, 3], axis=1)
+            rel = np.einsum("nij,ik->njk", res.poses[:, :3, :3], c2w[:3, :3])
+            cos = np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)
+            ok = (
+                (dpos <= pos_tol)
+                & (np.degrees(np.arccos(cos)) <= rot_tol_deg)
+                & (res.frame_indices == frame_index)
+            )
+            hits = np.flatnonzero(ok)
+            if hits.size:
+                frames = self._frames.get_or_build(rec.job_id, res.load_frames)
+                return rec.job_id, frames[hits[0]]
+        return None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the worker: the running job and queued ones end INTERRUPTED."""
+        self._stopping.set()
+        with self._lock:
+            events = list(self._cancel.values())
+        for e in events:
+            e.set()
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    # -- worker thread -------------------------------------------------------------------
+
+    def _set(self, job_id: str, **fields: Any) -> JobRecord:
+        rec = self.db.update(job_id, **fields)
+        with self._lock:
+            listeners = list(self._listeners.get(job_id, []))
+        for fn in listeners:
+            try:
+                fn(rec)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop the worker
+                log.exception("job listener failed")
+        return rec
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            job_id, params = item
+            with self._lock:
+                if job_id not in self._queued:
+                    continue  # cancelled while queued
+                self._queued.remove(job_id)
+                cancel = self._cancel[job_id]
+            if self._stopping.is_set():
+                self._set(
+                    job_id,
+                    state=JobState.INTERRUPTED,
+                    message="the server stopped",
+                    finished_unix_s=time.time(),
+                )
+                continue
+            try:
+                self._execute(job_id, params, cancel)
+            finally:
+                with self._lock:
+                    self._cancel.pop(job_id, None)
+        # Whatever is still queued never ran.
+        with self._lock:
+            left, self._queued = list(self._queued), []
+        for job_id in left:
+            self._set(
+                job_id,
+                state=JobState.INTERRUPTED,
+                message="the server stopped",
+                finished_unix_s=time.time(),
+            )
+
+    def _execute(self, job_id: str, params: GenerationParams, cancel: threading.Event) -> None:
+        n = len(params.trajectory)
+        self._set(
+            job_id,
+            state=JobState.RUNNING,
+            started_unix_s=time.time(),
+            progress_done=0,
+            progress_total=n,
+            message="rendering the trajectory",
+        )
+        staging = self.jobs_dir / f".staging-{job_id}"
+        try:
+            completer = self._get_completer()
+            self._set(job_id, completer=completer.name)
+            scene = self.store.load(params.scene_id)
+            k = params.trajectory.intrinsics or scene.intrinsics
+            colors = np.zeros((n, k.height, k.width, 3), np.uint8)
+            masks = np.zeros((n, k.height, k.width), bool)
+            idx = np.zeros(n, np.int64)
+            frames = iter_trajectory_frames(
+                scene,
+                params.trajectory,
+                backend=self.render_backend,
+                mask_style="reference",
+                device=self.device,
+                progress=False,
+            )
+            for i, (t, color, mask) in enumerate(frames):
+                if cancel.is_set():
+                    raise GenerationCancelled("cancelled while rendering")
+                idx[i], colors[i], masks[i] = t, color, mask
+                self._set(
+                    job_id,
+                    progress_done=i + 1,
+                    progress_total=n,
+                    message=f"rendered {i + 1}/{n} views",
+                )
+
+            def progress(done: int, total: int, message: str) -> None:
+                self._set(
+                    job_id,
+                    progress_done=int(done),
+                    progress_total=int(total),
+                    message=f"generating: {message}",
+                )
+
+            request = GenerationRequest(
+                colors=colors,
+                masks=masks,
+                source_frame=scene.frames[idx[0]],
+                prompt=params.prompt,
+                negative_prompt=params.negative_prompt,
+                seed=params.seed,
+                num_inference_steps=params.num_inference_steps,
+                guidance_scale=params.guidance_scale,
+            )
+            out = np.asarray(completer.generate(request, progress=progress, cancel=cancel))
+            if out.shape != colors.shape or out.dtype != np.uint8:
+                raise Ex4dError(
+                    f"the completer returned {out.shape} {out.dtype}, expected {colors.shape} uint8"
+                )
+            self._write_result(staging, job_id, params, out, idx, k, scene.fps)
+            self._set(
+                job_id,
+                state=JobState.SUCCEEDED,
+                finished_unix_s=time.time(),
+                message=f"generated {n} frames",
+            )
+        except GenerationCancelled:
+            state = JobState.INTERRUPTED if self._stopping.is_set() else JobState.CANCELLED
+            self._set(
+                job_id,
+                state=state,
+                finished_unix_s=time.time(),
+                message="the server stopped" if self._stopping.is_set() else "cancelled",
+            )
+        except Exception as exc:  # noqa: BLE001 - the job fails, the worker lives on
+            if not isinstance(exc, Ex4dError):
+                log.exception("generation job %s failed", job_id)
+            self._set(
+                job_id,
+                state=JobState.FAILED,
+                finished_unix_s=time.time(),
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                message="failed",
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _write_result(
+        self,
+        staging: Path,
+        job_id: str,
+        params: GenerationParams,
+        frames: np.ndarray,
+        idx: np.ndarray,
+        k: Intrinsics,
+        scene_fps: float,
+    ) -> None:
+        from ..video import write_video
+
+        staging.mkdir(parents=True, exist_ok=True)
+        fps = params.trajectory.fps or scene_fps
+        write_video(staging / "generated.mp4", frames, fps)
+        np.savez_compressed(
+            staging / "generated.npz",
+            frames=frames,
+            poses=params.trajectory.poses,
+            frame_indices=idx,
+            intrinsics=k.matrix(),
+            size=np.array([k.width, k.height]),
+        )
+        traj = replace(params.trajectory, intrinsics=k, fps=fps)
+        traj.save(staging / "generated.poses.json")
+        target = self.result_dir(job_id)
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(staging, target)

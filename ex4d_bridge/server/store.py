@@ -1,0 +1,392 @@
+"""The scene store: content-addressed scene directories under the data dir.
+
+Layout::
+
+    DATA_DIR/scenes/<scene_id>/scene.json, scene.npz   the library's Scene.save format
+    DATA_DIR/scenes/<scene_id>/manifest.msgpack        what ListScenes reports (msgpack)
+    DATA_DIR/tmp/                                      staging; emptied at start
+
+A scene's id is the first 32 hex digits of the SHA-256 of its content (frames, depth,
+intrinsics, frame rate, mesh options), so the same content is stored once. A scene is written
+completely under ``tmp/`` and then renamed into ``scenes/``: a crash never leaves a half scene
+visible, and leftovers in ``tmp/`` are removed at the next start. Deletion renames the
+directory into ``tmp/`` before removing it, for the same reason.
+
+Ids are checked against their exact form before any path is built, and every path is checked to
+resolve inside the data dir, so no id can reach outside it.
+
+Loaded scenes and built DW-Meshes are kept in small LRU caches (meshes are built by
+``Scene.mesh``; nothing here knows how).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from ..camera import Intrinsics
+from ..errors import InputError
+from ..geometry import DWMesh
+from ..scene import Scene
+from .errors import LimitError, NotFoundError
+
+MANIFEST = "manifest.msgpack"
+MANIFEST_FORMAT = 1
+BUNDLE_FORMAT = "ex4d-scene-bundle"
+BUNDLE_VERSION = 1
+SCENE_ID_RE = re.compile(r"[0-9a-f]{32}")
+JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+def check_scene_id(scene_id: str) -> str:
+    if not isinstance(scene_id, str) or not SCENE_ID_RE.fullmatch(scene_id):
+        raise InputError(
+            f"scene id {str(scene_id)[:80]!r} is malformed: a scene id is 32 lowercase hex "
+            "digits, as UploadScene and ListScenes return it"
+        )
+    return scene_id
+
+
+def scene_content_id(scene: Scene) -> str:
+    """The content address of a scene."""
+    h = hashlib.sha256(b"ex4d-scene-v1\0")
+    meta = {
+        "shape": list(scene.frames.shape),
+        "intrinsics": scene.intrinsics.to_dict(),
+        "fps": float(scene.fps),
+        "mesh_options": scene.mesh_options,
+    }
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(scene.frames, np.uint8).data)
+    h.update(np.ascontiguousarray(scene.depth, np.float32).data)
+    return h.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SceneRecord:
+    scene_id: str
+    name: str
+    num_frames: int
+    width: int
+    height: int
+    fps: float
+    intrinsics: Intrinsics
+    min_depth: float
+    depth_source: str
+    created_unix_s: float
+    size_bytes: int
+
+    def to_manifest(self, scene: Scene) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "scene_id": self.scene_id,
+            "name": self.name,
+            "num_frames": self.num_frames,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "intrinsics": self.intrinsics.to_dict(),
+            "min_depth": self.min_depth,
+            "depth_source": self.depth_source,
+            "created_unix_s": self.created_unix_s,
+            "size_bytes": self.size_bytes,
+            "source": scene.source,
+            "mesh_options": scene.mesh_options,
+        }
+
+    @classmethod
+    def from_manifest(cls, m: dict[str, Any]) -> SceneRecord:
+        return cls(
+            scene_id=str(m["scene_id"]),
+            name=str(m.get("name", "")),
+            num_frames=int(m["num_frames"]),
+            width=int(m["width"]),
+            height=int(m["height"]),
+            fps=float(m["fps"]),
+            intrinsics=Intrinsics.from_dict(m["intrinsics"]),
+            min_depth=float(m["min_depth"]),
+            depth_source=str(m.get("depth_source", "")),
+            created_unix_s=float(m.get("created_unix_s", 0.0)),
+            size_bytes=int(m.get("size_bytes", 0)),
+        )
+
+
+class LRUCache:
+    """A thread-safe LRU cache whose values are built at most once per key at a time."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, int(capacity))
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[Any, threading.Lock] = {}
+
+    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            key_lock = self._building.setdefault(key, threading.Lock())
+        with key_lock:  # concurrent callers of one key wait for a single build
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+            value = build()
+            with self._lock:
+                self._items[key] = value
+                self._items.move_to_end(key)
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+                self._building.pop(key, None)
+            return value
+
+    def discard(self, predicate: Callable[[Any], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._items if predicate(k)]:
+                del self._items[key]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def _pack_array(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    return {
+        "shape": list(a.shape),
+        "dtype": a.dtype.str,
+        "zlib": zlib.compress(a.tobytes(), 1),
+    }
+
+
+def _unpack_array(d: Any, dtype: str, ndim: int, max_bytes: int, what: str) -> np.ndarray:
+    if not isinstance(d, dict) or d.get("dtype") != dtype or not isinstance(d.get("zlib"), bytes):
+        raise InputError(f"scene bundle: {what} is missing or not a {dtype} array")
+    shape = d.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != ndim
+        or not all(isinstance(s, int) and 0 < s <= 1 << 20 for s in shape)
+    ):
+        raise InputError(f"scene bundle: {what} has a malformed shape {shape!r}")
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if n > max_bytes:
+        raise LimitError(f"scene bundle: {what} holds {n} bytes, over the limit of {max_bytes}")
+    dec = zlib.decompressobj()
+    try:
+        raw = dec.decompress(d["zlib"], n + 1)
+    except zlib.error as exc:
+        raise InputError(f"scene bundle: {what} is corrupt ({exc})") from None
+    if len(raw) != n:
+        raise InputError(f"scene bundle: {what} has {len(raw)} bytes, expected {n}")
+    return np.frombuffer(raw, dtype).reshape(shape).copy()
+
+
+class SceneStore:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        *,
+        scene_cache: int = 4,
+        mesh_cache: int = 32,
+        max_scene_bytes: int = 4 << 30,
+    ) -> None:
+        self.root = Path(data_dir).resolve()
+        self.scenes_dir = self.root / "scenes"
+        self.tmp_dir = self.root / "tmp"
+        self.scenes_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.max_scene_bytes = int(max_scene_bytes)
+        # Staging leftovers of a crash are never scenes: remove them.
+        for leftover in self.tmp_dir.iterdir():
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        self._scenes = LRUCache(scene_cache)
+        self._meshes = LRUCache(mesh_cache)
+        self._write_lock = threading.Lock()
+        self._records: dict[str, SceneRecord] = {}
+
+    # -- paths ---------------------------------------------------------------------------
+
+    def _inside(self, path: Path) -> Path:
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise InputError("path escapes the data directory")
+        return resolved
+
+    def scene_dir(self, scene_id: str) -> Path:
+        return self._inside(self.scenes_dir / check_scene_id(scene_id))
+
+    def staging_dir(self, prefix: str) -> Path:
+        """A fresh directory under ``tmp/`` (removed at the next start if left behind)."""
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.tmp_dir))
+
+    # -- records -------------------------------------------------------------------------
+
+    def get(self, scene_id: str) -> SceneRecord:
+        d = self.scene_dir(scene_id)
+        # Manifests never change (the id is the content), so a cached record stays true until
+        # the scene is deleted; the directory check keeps a deletion by hand visible.
+        cached = self._records.get(scene_id)
+        if cached is not None and d.is_dir():
+            return cached
+        try:
+            m = msgpack.unpackb((d / MANIFEST).read_bytes(), raw=False)
+            record = SceneRecord.from_manifest(m)
+            self._records[scene_id] = record
+            return record
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"no scene {scene_id}; ListScenes shows the stored scenes"
+            ) from None
+        except (ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
+            raise NotFoundError(f"scene {scene_id} has an unreadable manifest: {exc}") from None
+
+    def list(self) -> list[SceneRecord]:
+        out = []
+        for d in sorted(self.scenes_dir.iterdir()):
+            if not SCENE_ID_RE.fullmatch(d.name):
+                continue
+            try:
+                out.append(self.get(d.name))
+            except NotFoundError:
+                continue  # unreadable entries are not scenes; they stay for inspection
+        return sorted(out, key=lambda r: (r.created_unix_s, r.scene_id))
+
+    def put(
+        self, scene: Scene, *, name: str = "", depth_source: str = ""
+    ) -> tuple[SceneRecord, bool]:
+        """Store ``scene``; returns (record, created). An identical scene is not stored twice."""
+        scene_id = scene_content_id(scene)
+        target = self.scene_dir(scene_id)
+        if (target / MANIFEST).is_file():
+            return self.get(scene_id), False
+        staging = self.staging_dir("scene-")
+        try:
+            scene.save(staging)
+            size = sum(p.stat().st_size for p in staging.iterdir())
+            record = SceneRecord(
+                scene_id=scene_id,
+                name=str(name)[:256],
+                num_frames=scene.num_frames,
+                width=scene.width,
+                height=scene.height,
+                fps=float(scene.fps),
+                intrinsics=scene.intrinsics,
+                min_depth=float(scene.min_depth()),
+                depth_source=depth_source,
+                created_unix_s=time.time(),
+                size_bytes=size,
+            )
+            (staging / MANIFEST).write_bytes(msgpack.packb(record.to_manifest(scene)))
+            with self._write_lock:
+                if (target / MANIFEST).is_file():
+                    return self.get(scene_id), False
+                if target.exists():  # an unreadable remnant under the id: replace it
+                    self._remove(target)
+                os.rename(staging, target)
+            return record, True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def delete(self, scene_id: str) -> None:
+        target = self.scene_dir(scene_id)
+        with self._write_lock:
+            if not target.is_dir():
+                raise NotFoundError(f"no scene {scene_id}; ListScenes shows the stored scenes")
+            self._remove(target)
+            self._records.pop(scene_id, None)
+        self._scenes.discard(lambda k: k == scene_id)
+        self._meshes.discard(lambda k: k[0] == scene_id)
+
+    def _remove(self, path: Path) -> None:
+        doomed = self.tmp_dir / f"deleted-{uuid.uuid4().hex}"
+        os.rename(path, doomed)  # disappears at once; removal may take a while
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    # -- data ----------------------------------------------------------------------------
+
+    def load(self, scene_id: str) -> Scene:
+        """The stored Scene (cached)."""
+        self.get(scene_id)  # NOT_FOUND before touching files
+
+        def build() -> Scene:
+            return Scene.load(self.scene_dir(scene_id))
+
+        return self._scenes.get_or_build(scene_id, build)
+
+    def mesh(self, scene_id: str, frame_index: int, device: str | None = None) -> DWMesh:
+        """The DW-Mesh of one frame, as ``Scene.mesh`` builds it (cached)."""
+        scene = self.load(scene_id)
+        if not 0 <= frame_index < scene.num_frames:
+            raise InputError(
+                f"frame {frame_index} is out of range: scene {scene_id} has {scene.num_frames} "
+                f"frames (0..{scene.num_frames - 1})"
+            )
+        key = (scene_id, int(frame_index), device)
+        return self._meshes.get_or_build(key, lambda: scene.mesh(int(frame_index), device))
+
+    # -- bundles -------------------------------------------------------------------------
+
+    def bundle_bytes(self, scene_id: str) -> bytes:
+        """The scene as a msgpack bundle (manifest, frames and depth), for export."""
+        record = self.get(scene_id)
+        scene = self.load(scene_id)
+        return msgpack.packb(
+            {
+                "format": BUNDLE_FORMAT,
+                "version": BUNDLE_VERSION,
+                "manifest": record.to_manifest(scene),
+                "frames": _pack_array(scene.frames),
+                "depth": _pack_array(scene.depth.astype("<f4")),
+            }
+        )
+
+    def scene_from_bundle(self, data: bytes) -> tuple[Scene, str]:
+        """Parse a bundle (untrusted bytes) into (Scene, name)."""
+        try:
+            b = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        except (ValueError, msgpack.UnpackException) as exc:
+            raise InputError(f"not a scene bundle: {exc}") from None
+        if not isinstance(b, dict) or b.get("format") != BUNDLE_FORMAT:
+            raise InputError("not a scene bundle (no 'format': 'ex4d-scene-bundle')")
+        if b.get("version") != BUNDLE_VERSION:
+            raise InputError(f"scene bundle version {b.get('version')!r} is not supported")
+        m = b.get("manifest")
+        if not isinstance(m, dict):
+            raise InputError("scene bundle has no manifest")
+        frames = _unpack_array(b.get("frames"), "|u1", 4, self.max_scene_bytes, "frames")
+        depth = _unpack_array(b.get("depth"), "<f4", 3, self.max_scene_bytes, "depth")
+        try:
+            intr = Intrinsics.from_dict(m["intrinsics"])
+            fps = float(m["fps"])
+            mesh_options = dict(m.get("mesh_options") or {})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"scene bundle manifest is malformed: {exc}") from None
+        allowed = {"border_depth", "min_angle_deg", "max_extent_ratio"}
+        if not set(mesh_options) <= allowed:
+            raise InputError(f"scene bundle mesh options {sorted(mesh_options)} are not allowed")
+        if not (np.isfinite(fps) and fps > 0):
+            raise InputError(f"scene bundle fps {fps} is invalid")
+        scene = Scene(
+            frames, depth.astype(np.float32), intr, fps, str(m.get("source", "")), mesh_options
+        )
+        return scene, str(m.get("name", ""))
