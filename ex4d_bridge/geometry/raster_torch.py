@@ -24,7 +24,7 @@ _CHUNK = 1 << 22
 # Triangles whose box has at most this many pixels test the whole box; others go by row spans.
 _SMALL_BOX = 16
 # Faces set up per chunk on the CPU, so each chunk's temporaries stay in cache.
-_SETUP_CHUNK = 1 << 16
+_SETUP_CHUNK = 1 << 17
 # Barycentric slack of the coverage test: pixel centres on shared edges and vertices are covered
 # by every triangle that owns them (the depth test then decides), never by none.
 _EDGE_EPS = 1e-5
