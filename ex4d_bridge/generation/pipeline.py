@@ -460,14 +460,58 @@ class EX4DPipeline:
         return (latents - mean) * inv_std
 
     @torch.no_grad()
-    def encode_condition(self, colors: np.ndarray, masks: np.ndarray) -> torch.Tensor:
-        """Condition tokens [1, D, T', H/16, W/16] of (already eroded) render and mask videos."""
+    def encode_video(self, frames: np.ndarray) -> torch.Tensor:
+        """Normalised VAE latents [1, 16, T', H/8, W/8] of a uint8 video [T, H, W, 3] in
+        [-1, 1], encoded like the render (posterior mode): the latents training denoises."""
+        full = np.ones(frames.shape[:3], dtype=bool)
+        return self._encode_latents(render_video_tensor(frames, full))
+
+    @torch.no_grad()
+    def encode_condition_latents(
+        self, colors: np.ndarray, masks: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The condition encoder's inputs: VAE latents of the render and of the mask video
+        (training runs the encoder on them with gradients)."""
         render_latents = self._encode_latents(render_video_tensor(colors, masks))
         mask_latents = self._encode_latents(vae_mask_input(mask_video_tensor(masks)))
+        return render_latents, mask_latents
+
+    @torch.no_grad()
+    def encode_condition(self, colors: np.ndarray, masks: np.ndarray) -> torch.Tensor:
+        """Condition tokens [1, D, T', H/16, W/16] of (already eroded) render and mask videos."""
+        render_latents, mask_latents = self.encode_condition_latents(colors, masks)
         param = next(self.condition_encoder.parameters())
         return self.condition_encoder(
             render_latents.to(param.device, param.dtype), mask_latents.to(param.device, param.dtype)
         )
+
+    @torch.no_grad()
+    def encode_source(
+        self, source: np.ndarray, num_frames: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Image conditioning on the source frame (uint8 [H, W, 3]), as generation uses it:
+        CLIP image embeddings (compute dtype), initial noise latents [1, 16, T', H/8, W/8]
+        drawn from ``generator`` and the first-frame condition [1, 20, T', H/8, W/8] (frame
+        mask + VAE latents of the source frame followed by black frames), both float32."""
+        from PIL import Image
+
+        wan, device = self.wan, self.device
+        height, width = source.shape[:2]
+        image = Image.fromarray(source)
+        image_embeds = wan.encode_image(image, device).to(self.plan.dtype)
+        image_tensor = wan.video_processor.preprocess(image, height=height, width=width)
+        latents, condition = wan.prepare_latents(
+            image_tensor.to(device, dtype=torch.float32),
+            1,
+            wan.vae.config.z_dim,
+            height,
+            width,
+            num_frames,
+            torch.float32,
+            device,
+            generator,
+        )
+        return image_embeds, latents, condition
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
@@ -557,8 +601,6 @@ class EX4DPipeline:
         progress,
         cancel,
     ):
-        from PIL import Image
-
         wan, transformer, device = self.wan, self.transformer, self.device
         dtype = self.plan.dtype
         total = steps + 2
@@ -569,31 +611,17 @@ class EX4DPipeline:
                 raise GenerationCancelled("generation was cancelled")
 
         check_cancel()
-        t_count, height, width = masks.shape
+        t_count = masks.shape[0]
         do_cfg = guidance > 1.0
         prompt_embeds = self.prompts.encode(prompt).to(device=device, dtype=dtype)
         negative_embeds = None
         if do_cfg:
             negative_embeds = self.prompts.encode(negative_prompt).to(device=device, dtype=dtype)
-        image = Image.fromarray(source)
-        image_embeds = wan.encode_image(image, device).to(dtype)
-
         scheduler = wan.scheduler
         scheduler.set_shift(shift)
         scheduler.set_timesteps(steps, device=device, sigmas=reference_sigmas(steps))
-        image_tensor = wan.video_processor.preprocess(image, height=height, width=width)
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        latents, condition = wan.prepare_latents(
-            image_tensor.to(device, dtype=torch.float32),
-            1,
-            wan.vae.config.z_dim,
-            height,
-            width,
-            t_count,
-            torch.float32,
-            device,
-            generator,
-        )
+        image_embeds, latents, condition = self.encode_source(source, t_count, generator)
         tokens = self.encode_condition(colors, masks)
         report(1, total, "encoded the prompt, source frame and render")
 
