@@ -22,37 +22,18 @@ code is checked where no GPU is lent.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import platform
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ex4d_bridge.runtime import tune_allocator
+from bench.common import emit, environment, timed
 
 GIB = 1 << 30
 GOALS = {"gpu_forward_s": 0.7, "gpu_clip_25_steps_s": 35.0, "gpu_peak_gb": 40.0}
-
-
-def timed(fn: Callable[[], object], repeat: int, sync: Callable[[], None] | None = None) -> float:
-    """Median seconds over ``repeat`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        if sync:
-            sync()
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t0)
-    return round(statistics.median(times), 4)
 
 
 # ---------------------------------------------------------------------- CPU: tiny preset
@@ -454,23 +435,8 @@ def main() -> None:
     )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    tuned = tune_allocator()
     want_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    result: dict = {
-        "benchmark": "generation",
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "allocator_tuned": tuned,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-    try:
-        import diffusers
-        import peft
-
-        result["diffusers"], result["peft"] = diffusers.__version__, peft.__version__
-    except ImportError:
-        pass
+    result: dict = environment("generation", "diffusers", "peft")
     if not args.skip_cpu:
         result["cpu_tiny"] = bench_cpu(args.repeat)
     if want_cuda:
@@ -483,11 +449,7 @@ def main() -> None:
         )
     else:
         result["gpu_14b"] = "not measured: no CUDA device in this run"
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,6 @@ the same run. Prints JSON; ``--out FILE`` also writes it.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -19,25 +14,14 @@ import torch
 from ex4d_bridge.camera import look_at
 from ex4d_bridge.geometry import build_dw_mesh, raster_nvdiffrast, render
 from ex4d_bridge.geometry.rendering import projection
-from ex4d_bridge.runtime import tune_allocator
 from ex4d_bridge.synthetic import SyntheticScene
 
 from .baselines import build_dw_mesh_direct, rasterize_direct
+from .common import emit, environment, timed
 
 
-def timed(fn, repeat: int, sync=None) -> float:
-    """Median wall time in ms over ``repeat`` runs, after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        if sync:
-            sync()
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return round(statistics.median(times), 2)
+def timed_ms(fn, repeat: int, sync=None) -> float:
+    return round(timed(fn, repeat, sync) * 1e3, 2)
 
 
 def main() -> None:
@@ -47,7 +31,6 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    result_tuned = tune_allocator()
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else None
 
@@ -63,30 +46,26 @@ def main() -> None:
         ),
     }
     result: dict = {
-        "benchmark": "geometry",
+        **environment("geometry"),
         "size": args.size,
         "device": str(dev),
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "allocator_tuned": result_tuned,
-        # Other work on the machine inflates the times; recorded so runs can be compared fairly.
-        "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         "mesh_faces": int(mesh.faces.shape[0]),
         "goal_ms": {"cpu_render": 40, "cpu_build": 20, "gpu_build_plus_render": 2},
         "build_ms": {
-            "ours": timed(lambda: build_dw_mesh(d_t, c_t, k), args.repeat, sync),
+            "ours": timed_ms(lambda: build_dw_mesh(d_t, c_t, k), args.repeat, sync),
         },
         "render_ms": {},
     }
     if dev.type == "cpu":
         faces_np = mesh.faces.numpy()
-        result["build_ms"]["baseline_direct_numpy"] = timed(
+        result["build_ms"]["baseline_direct_numpy"] = timed_ms(
             lambda: build_dw_mesh_direct(depth, k, faces_np), args.repeat
         )
     for name, pose in poses.items():
         row = {
-            "ours_torch": timed(lambda p=pose: render(mesh, p, backend="torch"), args.repeat, sync)
+            "ours_torch": timed_ms(
+                lambda p=pose: render(mesh, p, backend="torch"), args.repeat, sync
+            )
         }
         if dev.type == "cpu":
             w2c = torch.from_numpy(np.linalg.inv(pose)).float()
@@ -95,19 +74,15 @@ def main() -> None:
             # The baseline rasterizes the grid faces only (no closing cap), as a first
             # implementation would; it would take seconds with the cap's long thin triangles.
             grid = mesh.faces[: mesh.num_grid_faces]
-            row["baseline_direct_torch_grid_only"] = timed(
+            row["baseline_direct_torch_grid_only"] = timed_ms(
                 lambda c=clip, g=grid: rasterize_direct(c, g, k.height, k.width), args.repeat
             )
         if dev.type == "cuda" and raster_nvdiffrast.available():
-            row["ours_nvdiffrast"] = timed(
+            row["ours_nvdiffrast"] = timed_ms(
                 lambda p=pose: render(mesh, p, backend="nvdiffrast"), args.repeat, sync
             )
         result["render_ms"][name] = row
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

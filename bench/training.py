@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -40,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.common import emit, environment
 from bench.generation import GIB, Device, Spec, build_on_device, dry_run_spec, full_spec
-from ex4d_bridge.runtime import tune_allocator
 
 GOALS = {"gpu_peak_gb": 80.0}
 
@@ -314,25 +311,8 @@ def main() -> None:
     )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    tuned = tune_allocator()
     want_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    result: dict = {
-        "benchmark": "training",
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "allocator_tuned": tuned,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-    try:
-        import accelerate
-        import diffusers
-        import peft
-
-        result["diffusers"], result["peft"] = diffusers.__version__, peft.__version__
-        result["accelerate"] = accelerate.__version__
-    except ImportError:
-        pass
+    result: dict = environment("training", "diffusers", "peft", "accelerate")
     if not args.skip_cpu:
         shapes = [(17, 128)] + ([] if args.skip_full_size_dataset else [(49, 512)])
         result["cpu_dataset_making"] = bench_dataset(shapes, args.dataset_count)
@@ -347,11 +327,7 @@ def main() -> None:
         )
     else:
         result["gpu_14b"] = "not measured: no CUDA device in this run"
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import time
 import grpc
 import numpy as np
 import pytest
+from tiny_models import save_tiny_depth_anything
 
 from ex4d_bridge._proto import bridge_pb2_grpc, common_pb2, jobs_pb2, scenes_pb2, view_pb2
 from ex4d_bridge.camera import Intrinsics, Trajectory, convert_pose, look_at, reference_orbit
@@ -565,59 +566,8 @@ def test_grid_topology_is_what_mesh_frames_promise():
     assert faces.shape[0] == 2 * 3 * 4 + 2 * (4 + 5) - 4
 
 
-def _tiny_depth_model(path):
-    """A random-weight Depth Anything checkpoint saved offline (no download)."""
-    import json
-
-    import torch
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-
-    backbone = Dinov2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        patch_size=14,
-        image_size=56,
-        out_features=["stage1", "stage2"],
-        reshape_hidden_states=False,
-    )
-    config = DepthAnythingConfig(
-        backbone_config=backbone,
-        patch_size=14,
-        reassemble_hidden_size=32,
-        reassemble_factors=[2, 1],
-        neck_hidden_sizes=[8, 16],
-        fusion_hidden_size=16,
-        head_hidden_size=8,
-        depth_estimation_type="relative",
-    )
-    torch.manual_seed(0)
-    model = DepthAnythingForDepthEstimation(config).eval()
-    with torch.no_grad():
-        model.head.conv3.bias.fill_(3.0)  # positive disparity everywhere
-    model.save_pretrained(path)
-    (path / "preprocessor_config.json").write_text(
-        json.dumps(
-            {
-                "image_processor_type": "DPTImageProcessor",
-                "do_resize": True,
-                "size": {"height": 56, "width": 56},
-                "keep_aspect_ratio": True,
-                "ensure_multiple_of": 14,
-                "do_rescale": True,
-                "rescale_factor": 1 / 255,
-                "do_normalize": True,
-                "image_mean": [0.5] * 3,
-                "image_std": [0.5] * 3,
-            }
-        )
-    )
-    return path
-
-
 def test_upload_without_depth_uses_the_configured_depth_model(tmp_path):
-    model = _tiny_depth_model(tmp_path / "depth-model")
+    model = save_tiny_depth_anything(tmp_path / "depth-model")
     s = SyntheticScene(32, 32, 3)
     video = write_video(tmp_path / "v.mp4", s.frames(), s.fps)
     config = ServerConfig(port=0, data_dir=tmp_path / "data", depth_model=model)
