@@ -26,6 +26,7 @@ from ..camera.intrinsics import Intrinsics
 from ..errors import InputError
 from . import raster_nvdiffrast, raster_torch
 from .dwmesh import DWMesh
+from .raster_torch import gather_rows
 
 Backend = Literal["auto", "torch", "nvdiffrast"]
 MaskStyle = Literal["face", "reference"]
@@ -143,20 +144,20 @@ def render(
     face_id = flat[:, 3].to(torch.int64) - 1
     hit = face_id >= 0
     fid = face_id.clamp(min=0)
-    corners = faces.index_select(0, fid).T.long()  # (3, P)
+    corners = faces.index_select(0, fid).T.to(torch.int32).contiguous()  # (3, P)
     bary = torch.stack([flat[:, 0], flat[:, 1], 1.0 - flat[:, 0] - flat[:, 1]])  # (3, P)
-    depth = (bary * cam[:, 2][corners]).sum(0)
+    depth = (bary * gather_rows(cam[:, 2].contiguous(), corners)).sum(0)
     depth = torch.where(hit, depth, float("inf"))
 
     colors = t["colors"].to(torch.float32)
     if mask_style == "face":
-        visible = hit & ~t["occluded"][fid]
-        rgb = sum(bary[i, :, None] * colors[corners[i]] for i in range(3))
+        visible = hit & ~t["occluded"].index_select(0, fid)
+        weights = bary
     else:
-        keep = torch.as_tensor(mesh.vertex_visible, device=dev)
-        weights = bary * keep[corners]
+        keep = torch.as_tensor(mesh.vertex_visible, device=dev).to(torch.float32)
+        weights = bary * gather_rows(keep, corners)
         visible = hit & (weights.sum(0) > _REFERENCE_ALPHA_THRESHOLD)
-        rgb = sum(weights[i, :, None] * colors[corners[i]] for i in range(3))
+    rgb = sum(weights[i, :, None] * colors.index_select(0, corners[i]) for i in range(3))
     color = (rgb.round_().clamp_(0, 255) * visible[:, None]).to(torch.uint8)
     shape = (k.height, k.width)
     color, mask = color.view(*shape, 3), visible.view(shape)
