@@ -190,6 +190,14 @@ def trajectory_tag(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", name).strip("_") or "custom"
 
 
+def render_intrinsics(scene: Scene, trajectory: Trajectory) -> Intrinsics:
+    """The path's own camera (explicit intrinsics at their size, or its field of view at the
+    scene's size), else the scene's."""
+    if trajectory.intrinsics is not None:
+        return trajectory.intrinsics
+    return trajectory.intrinsics_for(scene.width, scene.height) or scene.intrinsics
+
+
 def _is_source_camera(pose: np.ndarray, k: Intrinsics, scene: Scene) -> bool:
     return bool(np.allclose(pose, np.eye(4), atol=1e-9)) and k == scene.intrinsics
 
@@ -208,7 +216,7 @@ def iter_trajectory_frames(
     Pose i renders source frame ``round(i (T-1) / (N-1))`` (the identity map when the path has
     one pose per frame, as the reference's paths do). A pose at the source camera yields the
     source frame itself with a full mask, as the reference does for frame 0."""
-    k = trajectory.intrinsics or scene.intrinsics
+    k = render_intrinsics(scene, trajectory)
     n = len(trajectory)
     idx = (
         np.round(np.linspace(0, scene.num_frames - 1, n)).astype(int) if n > 1 else np.zeros(1, int)
@@ -228,7 +236,7 @@ def iter_trajectory_frames(
 
 def render_trajectory(scene: Scene, trajectory: Trajectory, **kwargs: Any) -> TrajectoryRender:
     """Render every pose of ``trajectory`` (see ``iter_trajectory_frames``) into arrays."""
-    k = trajectory.intrinsics or scene.intrinsics
+    k = render_intrinsics(scene, trajectory)
     colors = np.zeros((len(trajectory), k.height, k.width, 3), np.uint8)
     masks = np.zeros((len(trajectory), k.height, k.width), bool)
     idx = np.zeros(len(trajectory), int)

@@ -171,3 +171,17 @@ def test_export_glb_and_ply_keep_occluded_faces_apart(tmp_path):
     np.testing.assert_array_equal(raw.astype(bool), m.occluded)
     with pytest.raises(InputError, match=".obj"):
         export_mesh(m, tmp_path / "m.obj")
+
+
+@pytest.mark.parametrize("bad", [-5.0, 0.0, float("nan"), float("inf")])
+def test_invalid_border_depth_is_refused(bad):
+    with pytest.raises(InputError, match="border depth"):
+        build_dw_mesh(smooth_depth(), None, border_depth=bad)
+
+
+def test_numpy_faces_are_the_shared_topology_and_read_only():
+    m = build_dw_mesh(smooth_depth(), None)
+    assert not m.faces.flags.writeable
+    with pytest.raises(ValueError):
+        m.faces[0, 0] = 5
+    assert m.tensors()["faces"] is grid_topology(24, 32).faces

@@ -187,3 +187,43 @@ def test_cap_visibility_rule():
     assert cap_may_be_visible(mesh, yaw_pose(0, (0.0, 0.0, 500.0)))  # beyond the cap
     assert not cap_may_be_visible(mesh, yaw_pose(0, (0.0, 0.0, -1.0)))  # behind the source
     assert not cap_may_be_visible(mesh, yaw_pose(0, (100.0, 0.0, 10.0)))  # outside the frustum
+
+
+def test_camera_moving_into_the_scene_matches_the_raycast():
+    # Dolly poses put the near plane inside the geometry: clipped vertices project far off
+    # screen, where a float32 set-up would lose the few pixels that remain on screen.
+    k = Intrinsics.reference(48, 36, focal=47.0)
+    rng = np.random.default_rng(1)
+    d = (3.0 + 0.01 * rng.random((36, 48))).astype(np.float32)
+    d[12:24, 15:30] = 1.8
+    mesh = build_dw_mesh(d, None, k)
+    for z in (1.5, 1.79, 1.9, 2.3, 2.6):
+        pose = np.eye(4)
+        pose[:3, 3] = (0.0123, -0.0071, z)
+        out = render(mesh, pose, k, backend="torch")
+        ref_depth, ref_face = raycast(mesh.vertices, mesh.faces, pose, k)
+        assert ((out.face_id >= 0) == (ref_face >= 0)).mean() >= 0.995
+        both = (out.face_id >= 0) & (ref_face >= 0) & (out.face_id == ref_face)
+        assert both.sum() >= 0.99 * (ref_face >= 0).sum()
+        rel = np.abs(out.depth[both] - ref_depth[both]) / ref_depth[both]
+        assert rel.max() <= 1e-4
+
+
+def test_cap_is_drawn_when_the_near_plane_cuts_the_sheet():
+    k = Intrinsics.reference(16, 12, focal=16.0)
+    mesh = build_dw_mesh(np.full((12, 16), 3.0, np.float32), None, k)
+    pose = np.eye(4)
+    pose[2, 3] = 3.0 - 5e-4  # in front of the wall but nearer than the near plane (1e-3)
+    out = render(mesh, pose, k)
+    # The wall is clipped away, so the camera sees the cap behind it (as it would with the cap
+    # never skipped).
+    assert (out.face_id >= mesh.num_grid_faces).mean() > 0.5
+
+
+def test_poses_with_a_bad_bottom_row_are_refused():
+    mesh = build_dw_mesh(scene_depth(), None, K)
+    for row in ([0, 0, 0, 2], [1, 0, 0, 1], [0, 0, 0, 0]):
+        pose = np.eye(4)
+        pose[3] = row
+        with pytest.raises(InputError, match="bottom row"):
+            render(mesh, pose)

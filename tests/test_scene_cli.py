@@ -248,3 +248,15 @@ def test_demo_writes_everything(tmp_path, capsys):
     assert completed.reshape(-1, 3).max(1).min() > 0  # no black holes left
     assert cv2.imread(str(out / "contact_sheet.png")) is not None
     assert "contact_sheet" in capsys.readouterr().out
+
+
+def test_a_paths_field_of_view_sets_the_render_camera(scene):
+    from ex4d_bridge.camera import Trajectory
+
+    base = reference_orbit(scene.min_depth(), 20, scene.num_frames)
+    wide = Trajectory(base.poses, None, "wide", None, fov_y_deg=120.0)
+    narrow = Trajectory(base.poses, None, "narrow", None, fov_y_deg=10.0)
+    a = render_trajectory(scene, wide, progress=False)
+    b = render_trajectory(scene, narrow, progress=False)
+    assert a.intrinsics.fy == pytest.approx(scene.height / 2 / np.tan(np.radians(60)))
+    assert not np.array_equal(a.colors[-1], b.colors[-1])

@@ -77,6 +77,12 @@ class DWMesh:
         out = {}
         for name in ("vertices", "faces", "occluded", "colors", "depth"):
             value = getattr(self, name)
+            if name == "faces" and isinstance(value, np.ndarray):
+                # The shared topology tensor itself, not a fresh wrapper, so per-topology caches
+                # (the rasterizer's corner table) see the same object every time.
+                topo = grid_topology(self.height, self.width).faces
+                if value.ctypes.data == topo.data_ptr() and value.shape == tuple(topo.shape):
+                    value = topo
             t = torch.from_numpy(value) if isinstance(value, np.ndarray) else value
             out[name] = t if device is None else t.to(device)
         return out
@@ -140,6 +146,8 @@ def sanitize_depth(
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Apply the documented rule. Returns (depth with invalid pixels at the far depth, valid mask,
     far depth)."""
+    if not (math.isfinite(border_depth) and border_depth > 0):
+        raise InputError(f"border depth must be positive and finite, got {border_depth}")
     depth = depth.to(torch.float32)
     valid = torch.isfinite(depth) & (depth > 0)
     far = float(border_depth)
@@ -147,8 +155,8 @@ def sanitize_depth(
         deepest = float(depth[valid].max())
         if deepest >= far:
             far = 2.0 * deepest
-    if not math.isfinite(far) or far <= 0:
-        raise InputError(f"border depth must be positive and finite, got {border_depth}")
+    if not math.isfinite(far):
+        raise InputError("the depth map is too large to place a far closure behind it")
     return torch.where(valid, depth, far), valid, far
 
 

@@ -25,6 +25,8 @@ _EMPTY_KEY = torch.iinfo(torch.int64).max
 _CHUNK = 1 << 22
 # Triangles whose box has at most this many pixels test the whole box; others go by row spans.
 _SMALL_BOX = 16
+# Screen coordinates beyond this many image sizes switch the set-up to float64.
+_PRECISE_LIMIT = 8
 # Faces set up per chunk on the CPU, so each chunk's temporaries stay in cache.
 _SETUP_CHUNK = 1 << 17
 # Barycentric slack of the coverage test: pixel centres on shared edges and vertices are covered
@@ -154,9 +156,9 @@ def _chunks(count: torch.Tensor):
 def _row_spans(coef: torch.Tensor, box: torch.Tensor, rows: torch.Tensor, owner: torch.Tensor):
     """For (triangle, row) pairs, the columns [lo, hi] where all barycentrics can be >= 0."""
     c = coef.index_select(1, owner)
-    dy = (rows - box[2][owner]).to(torch.float32)
-    lo = box[0][owner].to(torch.float32)
-    hi = box[1][owner].to(torch.float32)
+    dy = (rows - box[2][owner]).to(coef.dtype)
+    lo = box[0][owner].to(coef.dtype)
+    hi = box[1][owner].to(coef.dtype)
     xmin = lo
     # Each barycentric is a*dx + k >= 0 along the row: a bound on dx when a != 0.
     for a, k in (
@@ -177,7 +179,7 @@ def _keys(b1, b2, iw, tri_id):
     b0 = 1.0 - b1 - b2
     inside = (torch.minimum(torch.minimum(b0, b1), b2) >= -_EDGE_EPS) & (iw > 0)
     # For positive floats the bit pattern grows with the value, so this decreases with 1/w.
-    near_first = 0x7F800000 - iw.view(torch.int32).to(torch.int64)
+    near_first = 0x7F800000 - iw.to(torch.float32).view(torch.int32).to(torch.int64)
     return torch.where(inside, (near_first << 32) | tri_id, _EMPTY_KEY)
 
 
@@ -211,8 +213,8 @@ def _general_pass(coef, box, rest, ids, zbuf: torch.Tensor, width: int) -> None:
     def resolve(tri: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
         b1, b2, iw = _evaluate(
             coef.index_select(1, tri),
-            (x - box[0][tri]).to(torch.float32),
-            (y - box[2][tri]).to(torch.float32),
+            (x - box[0][tri]).to(coef.dtype),
+            (y - box[2][tri]).to(coef.dtype),
         )
         zbuf.scatter_reduce_(0, y * width + x, _keys(b1, b2, iw, ids[tri]), "amin")
 
@@ -298,11 +300,17 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
     # Screen quantities per vertex, then gathered per face: far less work than per-face vertices.
     sx, sy, inv_w = _screen(pos, width, height)
     front = pos[:, 2] + pos[:, 3] >= 0
-    if bool(front.all()):
+    limit = _PRECISE_LIMIT * max(width, height)
+    if bool(front.all()) and float(torch.maximum(sx.abs().max(), sy.abs().max())) <= limit:
         kept, clipped = None, None
         corners = _corner_rows(tri)
         fsx, fsy, fiw = (gather_rows(v, corners) for v in (sx, sy, inv_w))
     else:
+        # Vertices behind the near plane or far off-screen (a camera close to or inside the
+        # geometry): clipped vertices project 1e5+ pixels away, where float32 set-up loses the
+        # barycentrics of the few pixels that are on screen. Work in float64 here.
+        pos = pos.double()
+        sx, sy, inv_w = _screen(pos, width, height)
         tri = tri.long()
         whole = front[tri].all(1)
         kept = torch.nonzero(whole).squeeze(1)
@@ -326,7 +334,7 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
     # (differences of nearby values keep float32 precise; coverage was decided above).
     px, py = (v.index_select(1, prim) for v in (fsx, fsy))
     pix = torch.arange(height * width, device=pos.device)
-    dx, dy = (pix % width).to(torch.float32) - px[0], (pix // width).to(torch.float32) - py[0]
+    dx, dy = (pix % width).to(fsx.dtype) - px[0], (pix // width).to(fsx.dtype) - py[0]
     e1x, e1y, e2x, e2y = px[1] - px[0], py[1] - py[0], px[2] - px[0], py[2] - py[0]
     inv_area = 1.0 / torch.where(valid, e1x * e2y - e2x * e1y, 1.0)
     b1 = (dx * e2y - e2x * dy).mul_(inv_area).clamp_(0, 1)
@@ -349,6 +357,6 @@ def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int])
     corners = tri.index_select(0, face).T.to(torch.int32)
     z = (pb * gather_rows(pos[:, 2].contiguous(), corners)).sum(0)
     w = (pb * gather_rows(pos[:, 3].contiguous(), corners)).sum(0)
-    rast = torch.stack([pb[0], pb[1], z / w, (face + 1).to(torch.float32)], 1)
+    rast = torch.stack([pb[0], pb[1], z / w, (face + 1).to(pb.dtype)], 1).to(torch.float32)
     rast *= valid[:, None]
     return rast.view(height, width, 4)

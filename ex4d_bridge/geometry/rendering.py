@@ -16,6 +16,7 @@ In both, the colour is black wherever the mask is False.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -62,6 +63,8 @@ def _check_pose(cam_to_world) -> np.ndarray:
         raise InputError(f"cam_to_world must be a 4x4 matrix, got shape {pose.shape}")
     if not np.isfinite(pose).all():
         raise InputError("cam_to_world contains NaN or inf")
+    if not np.allclose(pose[3], (0.0, 0.0, 0.0, 1.0), atol=1e-6):
+        raise InputError(f"cam_to_world's bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}")
     rot = pose[:3, :3]
     if not np.allclose(rot @ rot.T, np.eye(3), atol=1e-4) or np.linalg.det(rot) < 0:
         raise InputError("cam_to_world's rotation is not a proper rotation matrix")
@@ -84,29 +87,45 @@ def projection(intrinsics: Intrinsics, near: float, far: float) -> torch.Tensor:
     )
 
 
-def cap_may_be_visible(mesh: DWMesh, cam_to_world: np.ndarray) -> bool:
-    """False when the camera is provably outside the mesh's closed volume on the near side, so
-    the cap faces (always behind the sheet seen from there) cannot show and need no raster work.
+def cap_may_be_visible(
+    mesh: DWMesh,
+    cam_to_world: np.ndarray,
+    intrinsics: Intrinsics | None = None,
+    near: float = 1e-3,
+) -> bool:
+    """False when the cap faces provably cannot show, so they need no raster work.
 
-    The volume lies inside the source frustum, between the sheet and the cap's plane; a camera
-    in front of the sheet reaches the cap only through it. Sheet depth along a ray through a
-    pixel quad lies between its corner depths, so comparing with the quad's nearest corner is
-    conservative.
+    The closed volume lies inside the source frustum, between the sheet and the cap's plane; a
+    camera in front of the sheet reaches the cap only through the sheet. The near plane clips
+    only geometry within ``reach`` of the camera (its frustum up to the near plane), so the cap
+    stays hidden when no sheet point is within that reach of the camera or behind it: sheet
+    depth along a ray through a pixel quad lies between its corner depths, so comparing the
+    camera with the nearest depth of the source pixels around its projection is conservative.
     """
-    c = cam_to_world[:3, 3]
     k = mesh.intrinsics
-    if c[2] >= mesh.far_depth * (1 - 1e-6):
+    kr = intrinsics or k
+    tx = max(kr.cx, kr.width - kr.cx) / kr.fx
+    ty = max(kr.cy, kr.height - kr.cy) / kr.fy
+    reach = near * math.sqrt(1.0 + tx * tx + ty * ty)
+    c = cam_to_world[:3, 3]
+    if c[2] + reach >= mesh.far_depth * (1 - 1e-6):
         return True
-    if c[2] <= 0:
-        return False
-    u = k.fx * c[0] / c[2] + k.cx - 0.5  # pixel index space (centres at integers)
+    depth = mesh.depth
+    if c[2] + reach < float(depth.min()):
+        return False  # nearer than every sheet point: in front of the sheet, nothing clipped
+    if c[2] - reach <= 0:
+        return True  # near the source camera's plane: no cheap proof
+    # Pixel index space (centres at integers); the window covers every source pixel whose
+    # ray passes within ``reach`` of the camera.
+    u = k.fx * c[0] / c[2] + k.cx - 0.5
     v = k.fy * c[1] / c[2] + k.cy - 0.5
-    if not (0 <= u <= k.width - 1 and 0 <= v <= k.height - 1):
-        return False
-    j, i = min(int(u), k.width - 2), min(int(v), k.height - 2)
-    quad = mesh.depth[i : i + 2, j : j + 2]
-    nearest = float(quad.min())
-    return c[2] >= nearest * (1 - 1e-6)
+    ru = math.ceil(k.fx * reach / (c[2] - reach)) + 1
+    rv = math.ceil(k.fy * reach / (c[2] - reach)) + 1
+    j0, j1 = max(math.floor(u) - ru, 0), min(math.floor(u) + ru + 2, k.width)
+    i0, i1 = max(math.floor(v) - rv, 0), min(math.floor(v) + rv + 2, k.height)
+    if j0 >= j1 or i0 >= i1:
+        return False  # outside the frustum: outside the volume, and no sheet within reach
+    return c[2] + reach >= float(depth[i0:i1, j0:j1].min())
 
 
 def render(
@@ -134,7 +153,7 @@ def render(
     proj = projection(k, near, far).to(dev, torch.float32)
     clip = cam @ proj[:, :3].T + proj[:, 3]
     faces = t["faces"]
-    if not cap_may_be_visible(mesh, pose):
+    if not cap_may_be_visible(mesh, pose, k, near):
         faces = faces[: mesh.num_grid_faces]  # a prefix: face ids are unchanged
     rasterize = raster_torch.rasterize if name == "torch" else raster_nvdiffrast.rasterize
     rast = rasterize(clip, faces, (k.height, k.width))
