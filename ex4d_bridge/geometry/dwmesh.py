@@ -92,9 +92,13 @@ class DWMesh:
         if not self.is_torch:
             return self
         t = self.tensors("cpu")
+        faces = t["faces"].numpy()
+        # The faces are the topology shared by every mesh of this size: writing into them would
+        # corrupt all of those, so the numpy view is read-only.
+        faces.flags.writeable = False
         return DWMesh(
             t["vertices"].numpy(),
-            t["faces"].numpy(),
+            faces,
             t["occluded"].numpy(),
             t["colors"].numpy(),
             self.intrinsics,
