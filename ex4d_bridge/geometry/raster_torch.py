@@ -32,6 +32,7 @@ _SETUP_CHUNK = 1 << 17
 # Barycentric slack of the coverage test: pixel centres on shared edges and vertices are covered
 # by every triangle that owns them (the depth test then decides), never by none.
 _EDGE_EPS = 1e-5
+_EDGE_EPS_F64 = 1e-10
 _SPAN_SLACK = 1e-3
 
 
@@ -177,7 +178,10 @@ def _row_spans(coef: torch.Tensor, box: torch.Tensor, rows: torch.Tensor, owner:
 def _keys(b1, b2, iw, tri_id):
     """int64 z-buffer keys, nearest (largest 1/w) smallest, or _EMPTY_KEY outside."""
     b0 = 1.0 - b1 - b2
-    inside = (torch.minimum(torch.minimum(b0, b1), b2) >= -_EDGE_EPS) & (iw > 0)
+    # The slack is barycentric, so it scales with the triangle: float64 set-ups (huge clipped
+    # slivers reaching 1e5+ pixels off screen) need a far smaller one to stay sub-pixel.
+    eps = _EDGE_EPS if b1.dtype == torch.float32 else _EDGE_EPS_F64
+    inside = (torch.minimum(torch.minimum(b0, b1), b2) >= -eps) & (iw > 0)
     # For positive floats the bit pattern grows with the value, so this decreases with 1/w.
     near_first = 0x7F800000 - iw.to(torch.float32).view(torch.int32).to(torch.int64)
     return torch.where(inside, (near_first << 32) | tri_id, _EMPTY_KEY)
