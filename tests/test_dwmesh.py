@@ -92,7 +92,11 @@ def test_min_angle_rule_matches_trimesh_face_angles():
     m = build_dw_mesh(d, None, k)
     angles = m.to_trimesh().face_angles  # independent computation
     n = m.num_grid_faces
-    expected = angles[:n].min(1) < math.radians(2.5)
+    border = np.zeros((30, 40), bool)
+    border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
+    on_border = border.reshape(-1)[m.faces[:n]].all(1)
+    assert on_border.sum() == 2  # the split leaves one such face at two image corners
+    expected = (angles[:n].min(1) < math.radians(2.5)) | on_border
     np.testing.assert_array_equal(m.occluded[:n], expected)
     assert m.occluded[n:].all()  # cap faces
     # The step's faces are occluded; faces well inside flat regions are not.
@@ -112,7 +116,12 @@ def test_extent_rule_when_enabled():
     p = m.vertices[faces].astype(np.float64)
     ext = np.max(np.abs(p[:, [1, 2, 0]] - p), axis=(1, 2))
     ang = m.to_trimesh().face_angles[: m.num_grid_faces].min(1) < math.radians(2.5)
-    np.testing.assert_array_equal(m.occluded[: m.num_grid_faces], ang | (ext > 0.013 * z_range))
+    border = np.zeros((24, 32), bool)
+    border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
+    on_border = border.reshape(-1)[faces].all(1)
+    np.testing.assert_array_equal(
+        m.occluded[: m.num_grid_faces], ang | (ext > 0.013 * z_range) | on_border
+    )
 
 
 def test_invalid_pixels_occlude_their_faces_and_sit_far():

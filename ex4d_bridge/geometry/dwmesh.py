@@ -13,7 +13,8 @@ Occlusion rules (reference values as defaults):
 * optionally, a face whose largest per-axis edge extent exceeds ``max_extent_ratio`` times the
   frame's depth range. The reference computes this test with 0.013 but never applies it, so it is
   off (``None``) by default to reproduce the reference's masks, which the adapter was trained on;
-* faces touching a pixel without valid depth, and the cap faces.
+* faces touching a pixel without valid depth, faces spanned by border pixels alone (they lie
+  on the far closure), and the cap faces.
 
 Depth sanitising rule: a value that is NaN, +-inf, zero or negative means "no measured surface";
 the pixel is placed at the far depth and every face touching it is occluded. The far depth is
@@ -222,6 +223,13 @@ def _large_extent_faces(p: torch.Tensor, ratio: float) -> torch.Tensor:
     return torch.cat([first.reshape(-1), second.reshape(-1)]) > ratio * z_range
 
 
+def _faces_within(region: torch.Tensor) -> torch.Tensor:
+    """Grid faces whose three vertices all lie in ``region`` (H, W) bool."""
+    tl, tr = region[:-1, :-1], region[:-1, 1:]
+    bl, br = region[1:, :-1], region[1:, 1:]
+    return torch.cat([(bl & tl & tr).reshape(-1), (bl & tr & br).reshape(-1)])
+
+
 def _faces_touching(invalid: torch.Tensor) -> torch.Tensor:
     tl, tr = invalid[:-1, :-1], invalid[:-1, 1:]
     bl, br = invalid[1:, :-1], invalid[1:, 1:]
@@ -286,6 +294,9 @@ def build_dw_mesh(
         occluded_grid |= _large_extent_faces(points, max_extent_ratio)
     if not bool(valid.all()):
         occluded_grid |= _faces_touching(~valid)
+    # Faces spanned by border pixels alone (at two image corners) lie on the far closure: no
+    # measured surface, though their angles are fine.
+    occluded_grid |= _faces_within(topo.border_pixels)
     n_cap = topo.faces.shape[0] - occluded_grid.shape[0]
     occluded = torch.cat([occluded_grid, torch.ones(n_cap, dtype=torch.bool, device=d.device)])
 
