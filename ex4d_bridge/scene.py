@@ -159,6 +159,8 @@ def reconstruct(
         raise InputError("the video has no frames")
     h, w = frames.shape[1:3]
     depth = np.asarray(depth_estimator.estimate(frames, progress=progress), dtype=np.float32)
+    # The convention: +inf where there is no surface, never NaN, zero or negative.
+    depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(np.inf))
     if intrinsics is None:
         intrinsics = Intrinsics.reference(w, h)
     elif (intrinsics.width, intrinsics.height) != (w, h):

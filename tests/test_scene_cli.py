@@ -260,3 +260,16 @@ def test_a_paths_field_of_view_sets_the_render_camera(scene):
     b = render_trajectory(scene, narrow, progress=False)
     assert a.intrinsics.fy == pytest.approx(scene.height / 2 / np.tan(np.radians(60)))
     assert not np.array_equal(a.colors[-1], b.colors[-1])
+
+
+def test_reconstruct_normalises_missing_depth_to_inf(synthetic):
+    depth = synthetic.depths().copy()
+    depth[:, 0, 0], depth[:, 1, 1], depth[:, 2, 2] = np.nan, 0.0, -1.0
+
+    class Estimator:  # a user's own backend, not one of ours that already checks
+        def estimate(self, frames, progress=True):
+            return depth
+
+    scene = reconstruct(synthetic.frames(), Estimator(), progress=False)
+    assert np.isinf(scene.depth[:, :3, :3].diagonal(axis1=1, axis2=2)).all()
+    assert np.isfinite(scene.depth[:, 5, 5]).all()
