@@ -21,7 +21,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from .output import atomic_output, fps_fraction
+from .output import atomic_output, encode_all, fps_fraction
 from .reader import decode_frames
 
 MASK_SUFFIXES = (".mkv", ".mp4")
@@ -57,13 +57,10 @@ def write_mask_video(path: str | os.PathLike, masks: np.ndarray, fps: float | Fr
                 stream.options = {"qp": "0", "preset": "medium"}
             stream.width, stream.height = width, height
             stream.pix_fmt = "gray"
-            for mask in masks:
-                plane = np.where(mask, np.uint8(255), np.uint8(0))
-                frame = av.VideoFrame.from_ndarray(plane, format="gray")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+            planes = (np.where(mask, np.uint8(255), np.uint8(0)) for mask in masks)
+            encode_all(
+                container, stream, (av.VideoFrame.from_ndarray(p, format="gray") for p in planes)
+            )
         finally:
             container.close()
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -61,3 +61,12 @@ def atomic_output(path: str | os.PathLike, suffixes: tuple[str, ...], what: str)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def encode_all(container, stream, frames: Iterable) -> None:
+    """Encode every frame into ``container`` and flush the encoder."""
+    for frame in frames:
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)

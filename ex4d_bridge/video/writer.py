@@ -14,7 +14,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 
 from ..errors import InputError
 from .clip import check_frames
-from .output import SIZE_TAG, atomic_output, fps_fraction
+from .output import SIZE_TAG, atomic_output, encode_all, fps_fraction
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 _MP4_FAMILY = (".mp4", ".m4v", ".mov")
@@ -65,20 +65,20 @@ def write_video(
             cc.color_range = ColorRange.MPEG
             cc.color_primaries = ColorPrimaries.BT709
             cc.color_trc = ColorTrc.BT709
-            for image in frames:
-                if pad_h or pad_w:
-                    image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-                frame = frame.reformat(
-                    format="yuv420p",
-                    dst_colorspace=Colorspace.ITU709,
-                    dst_color_range=ColorRange.MPEG,
-                    interpolation=_TO_YUV,
-                )
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+
+            def yuv_frames():
+                for image in frames:
+                    if pad_h or pad_w:
+                        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+                    yield frame.reformat(
+                        format="yuv420p",
+                        dst_colorspace=Colorspace.ITU709,
+                        dst_color_range=ColorRange.MPEG,
+                        interpolation=_TO_YUV,
+                    )
+
+            encode_all(container, stream, yuv_frames())
         finally:
             container.close()
     return out
