@@ -12,12 +12,15 @@ import numpy as np
 import torch
 
 from ex4d_bridge.camera import look_at
-from ex4d_bridge.geometry import build_dw_mesh, raster_nvdiffrast, render
+from ex4d_bridge.geometry import RenderOptions, build_dw_mesh, raster_nvdiffrast, render
 from ex4d_bridge.geometry.rendering import projection
 from ex4d_bridge.synthetic import SyntheticScene
 
 from .baselines import build_dw_mesh_direct, rasterize_direct
 from .common import emit, environment, timed
+
+TORCH = RenderOptions(backend="torch")
+NVDIFFRAST = RenderOptions(backend="nvdiffrast")
 
 
 def timed_ms(fn, repeat: int, sync=None) -> float:
@@ -63,9 +66,7 @@ def main() -> None:
         )
     for name, pose in poses.items():
         row = {
-            "ours_torch": timed_ms(
-                lambda p=pose: render(mesh, p, backend="torch"), args.repeat, sync
-            )
+            "ours_torch": timed_ms(lambda p=pose: render(mesh, p, options=TORCH), args.repeat, sync)
         }
         if dev.type == "cpu":
             w2c = torch.from_numpy(np.linalg.inv(pose)).float()
@@ -79,7 +80,7 @@ def main() -> None:
             )
         if dev.type == "cuda" and raster_nvdiffrast.available():
             row["ours_nvdiffrast"] = timed_ms(
-                lambda p=pose: render(mesh, p, backend="nvdiffrast"), args.repeat, sync
+                lambda p=pose: render(mesh, p, options=NVDIFFRAST), args.repeat, sync
             )
         result["render_ms"][name] = row
     emit(result, args.out)

@@ -133,30 +133,35 @@ def _say(msg: str, quiet: bool = False) -> None:
         print(msg, flush=True)
 
 
-def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .camera import Intrinsics
-    from .depth import ProvidedDepth, TransformersDepth
-    from .scene import reconstruct
-    from .video import read_video
+def _render_options(args: argparse.Namespace):
+    from .geometry import RenderOptions
 
-    clip = read_video(args.video, num_frames=args.frames, max_size=args.max_size, multiple_of=16)
-    h, w = clip.frames.shape[1:3]
-    if args.depth_model:
-        estimator = TransformersDepth(
-            args.depth_model, device=args.device, batch_size=args.batch_size
-        )
-    else:
-        estimator = ProvidedDepth(args.depth, scale=args.depth_scale, resize=True)
-    intrinsics = None
-    if args.focal is not None:
-        intrinsics = Intrinsics(args.focal, args.focal, w / 2, h / 2, w, h)
-    elif args.fov is not None:
-        intrinsics = Intrinsics.from_fov(w, h, fov_x_deg=args.fov)
-    scene = reconstruct(clip, estimator, intrinsics=intrinsics, progress=not args.quiet)
+    return RenderOptions(backend=args.backend, mask_style=args.mask_style, device=args.device)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .scene import DepthSpec, reconstruct
+
+    depth = DepthSpec(
+        model=args.depth_model,
+        provided=args.depth,
+        scale=args.depth_scale,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    scene = reconstruct(
+        args.video,
+        depth,
+        focal_px=args.focal,
+        fov_x_deg=args.fov,
+        num_frames=args.frames,
+        max_size=args.max_size,
+        progress=not args.quiet,
+    )
     out = scene.save(args.out)
     _say(
-        f"scene: {scene.num_frames} frames of {w}x{h} at {scene.fps:g} fps, nearest depth "
-        f"{scene.min_depth():.3f}"
+        f"scene: {scene.num_frames} frames of {scene.width}x{scene.height} at {scene.fps:g} fps, "
+        f"nearest depth {scene.min_depth():.3f}"
     )
     _say(f"wrote {out / 'scene.json'} and {out / 'scene.npz'}")
     return 0
@@ -171,14 +176,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     traj = parse_trajectory(
         args.trajectory, min_depth=scene.min_depth(), num_frames=scene.num_frames
     )
-    result = render_trajectory(
-        scene,
-        traj,
-        backend=args.backend,
-        mask_style=args.mask_style,
-        device=args.device,
-        progress=not args.quiet,
-    )
+    result = render_trajectory(scene, traj, _render_options(args), progress=not args.quiet)
     out = Path(args.out or args.scene)
     paths = save_trajectory_render(result, out, scene.fps)
     if args.export_mesh:
@@ -202,9 +200,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         size=args.size,
         num_frames=args.frames,
         angles=angles,
-        backend=args.backend,
-        device=args.device,
-        mask_style=args.mask_style,
+        options=_render_options(args),
         progress=not args.quiet,
     )
     return 0

@@ -16,7 +16,7 @@ import numpy as np
 from .camera import reference_orbit
 from .depth import KnownDepth
 from .generation.fallback import complete_frames
-from .geometry import export_mesh
+from .geometry import GENERATION_RENDER, RenderOptions, export_mesh
 from .scene import TrajectoryRender, iter_trajectory_frames, reconstruct, save_trajectory_render
 from .synthetic import SyntheticScene
 from .video import write_video
@@ -46,9 +46,7 @@ def run_demo(
     size: int = 512,
     num_frames: int = 49,
     angles: tuple[float, ...] | list[float] = (90.0, -90.0),
-    backend: str = "auto",
-    device: str | None = None,
-    mask_style: str = "reference",
+    options: RenderOptions = GENERATION_RENDER,
     progress: bool = True,
     say=print,
 ) -> dict[str, Path]:
@@ -59,9 +57,10 @@ def run_demo(
         synthetic.frames(),
         KnownDepth(synthetic.depths()),
         intrinsics=synthetic.intrinsics,
+        fps=synthetic.fps,
+        source="synthetic",
         progress=progress,
     )
-    scene.fps, scene.source = synthetic.fps, "synthetic"
     paths: dict[str, Path] = {"input": write_video(out / "input.mp4", scene.frames, scene.fps)}
     paths["mesh"] = export_mesh(scene.mesh(0), out / "dw_mesh_frame0.glb")
 
@@ -72,16 +71,15 @@ def run_demo(
         n = len(traj)
         colors = np.zeros((n, size, size, 3), np.uint8)
         masks = np.zeros((n, size, size), bool)
+        idx = np.zeros(n, np.int64)
         errors = []
-        frames = iter_trajectory_frames(
-            scene, traj, backend=backend, mask_style=mask_style, device=device, progress=progress
-        )
+        frames = iter_trajectory_frames(scene, traj, options, progress=progress)
         for i, (t, color, mask) in enumerate(frames):
-            colors[i], masks[i] = color, mask
+            idx[i], colors[i], masks[i] = t, color, mask
             truth, _ = synthetic.render_view(t, traj.poses[i], scene.intrinsics)
             if mask.any():
                 errors.append(np.abs(color[mask].astype(np.int16) - truth[mask]).mean())
-        result = TrajectoryRender(colors, masks, traj, scene.intrinsics, np.arange(n))
+        result = TrajectoryRender(colors, masks, traj, scene.intrinsics, idx)
         tag = result.tag
         for kind, p in save_trajectory_render(result, out, scene.fps).items():
             paths[f"{kind}_{tag}"] = p

@@ -7,3 +7,8 @@ class Ex4dError(Exception):
 
 class InputError(Ex4dError, ValueError):
     """An argument, file or array is malformed (wrong shape, unreadable, out of range)."""
+
+
+class Cancelled(Exception):  # noqa: N818 - reads as what happened, like asyncio's CancelledError
+    """Raised when a cancel hook fired during long work (rendering, generation); nothing was
+    produced. Not an ``Ex4dError``: the input was fine."""

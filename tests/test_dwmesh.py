@@ -7,7 +7,7 @@ import trimesh
 
 from ex4d_bridge.camera.intrinsics import Intrinsics
 from ex4d_bridge.errors import InputError
-from ex4d_bridge.geometry import build_dw_mesh, export_mesh, grid_topology
+from ex4d_bridge.geometry import DWMeshOptions, build_dw_mesh, export_mesh, grid_topology
 
 
 def smooth_depth(h=24, w=32):
@@ -109,7 +109,7 @@ def test_extent_rule_when_enabled():
     d = smooth_depth()
     d[8:16, 8:16] = 6.0
     k = Intrinsics.from_fov(32, 24, fov_x_deg=60)
-    m = build_dw_mesh(d, None, k, max_extent_ratio=0.013)
+    m = build_dw_mesh(d, None, k, DWMeshOptions(max_extent_ratio=0.013))
     v = m.vertices[: 24 * 32].reshape(24, 32, 3).astype(np.float64)
     z_range = v[..., 2].max() - v[..., 2].min()
     faces = m.faces[: m.num_grid_faces]
@@ -185,7 +185,7 @@ def test_export_glb_and_ply_keep_occluded_faces_apart(tmp_path):
 @pytest.mark.parametrize("bad", [-5.0, 0.0, float("nan"), float("inf")])
 def test_invalid_border_depth_is_refused(bad):
     with pytest.raises(InputError, match="border depth"):
-        build_dw_mesh(smooth_depth(), None, border_depth=bad)
+        build_dw_mesh(smooth_depth(), None, DWMeshOptions(border_depth=bad))
 
 
 def test_numpy_faces_are_the_shared_topology_and_read_only():

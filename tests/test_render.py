@@ -5,7 +5,13 @@ from raycast import raycast
 
 from ex4d_bridge.camera import Intrinsics, look_at
 from ex4d_bridge.errors import InputError
-from ex4d_bridge.geometry import build_dw_mesh, raster_nvdiffrast, render
+from ex4d_bridge.geometry import (
+    DWMeshOptions,
+    RenderOptions,
+    build_dw_mesh,
+    raster_nvdiffrast,
+    render,
+)
 
 H, W = 24, 32
 K = Intrinsics.from_fov(W, H, fov_x_deg=60)
@@ -44,7 +50,7 @@ def test_matches_an_independent_raycast(name):
     mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
     pose = NOVEL_POSES[name]
     k = Intrinsics.from_fov(40, 30, fov_x_deg=70)
-    out = render(mesh, pose, k, backend="torch")
+    out = render(mesh, pose, k, RenderOptions(backend="torch"))
     ref_depth, ref_face = raycast(mesh.vertices, mesh.faces, pose, k)
     both = (out.face_id >= 0) & (ref_face >= 0)
     coverage_agrees = ((out.face_id >= 0) == (ref_face >= 0)).mean()
@@ -90,8 +96,8 @@ def test_novel_view_of_a_plane_matches_analytic_intersection():
 def test_reference_mask_loses_a_pixel_beside_occluded_regions():
     mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
     pose = NOVEL_POSES["orbit-ish"]
-    face = render(mesh, pose, mask_style="face")
-    ref = render(mesh, pose, mask_style="reference")
+    face = render(mesh, pose, options=RenderOptions(mask_style="face"))
+    ref = render(mesh, pose, options=RenderOptions(mask_style="reference"))
     assert not (ref.mask & ~face.mask).any()  # the reference mask is a subset
     assert (face.mask & ~ref.mask).sum() > 0
     assert (ref.color[~ref.mask] == 0).all()
@@ -127,17 +133,17 @@ def test_bad_poses_and_options_are_clear_errors():
     with pytest.raises(InputError, match="rotation"):
         render(mesh, np.diag([2.0, 1.0, 1.0, 1.0]))
     with pytest.raises(InputError, match="backend"):
-        render(mesh, np.eye(4), backend="opengl")
+        render(mesh, np.eye(4), options=RenderOptions(backend="opengl"))
     with pytest.raises(InputError, match="mask_style"):
-        render(mesh, np.eye(4), mask_style="soft")
+        render(mesh, np.eye(4), options=RenderOptions(mask_style="soft"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_torch_backend_on_cuda_matches_cpu():
     mesh = build_dw_mesh(torch.from_numpy(scene_depth()), torch.from_numpy(scene_colors()), K)
     pose = NOVEL_POSES["orbit-ish"]
-    cpu = render(mesh, pose, backend="torch")
-    gpu = render(mesh.__class__(**{**mesh.__dict__, **mesh.tensors("cuda")}), pose, backend="torch")
+    cpu = render(mesh, pose, options=RenderOptions(backend="torch"))
+    gpu = render(mesh, pose, options=RenderOptions(backend="torch", device="cuda"))
     assert (gpu.face_id.cpu() == cpu.face_id).float().mean() >= 0.995
 
 
@@ -147,8 +153,8 @@ def test_nvdiffrast_backend_agrees_with_torch_backend(name):
     d = torch.from_numpy(scene_depth()).cuda()
     mesh = build_dw_mesh(d, torch.from_numpy(scene_colors()).cuda(), K)
     pose = NOVEL_POSES[name]
-    a = render(mesh, pose, backend="torch")
-    b = render(mesh, pose, backend="nvdiffrast")
+    a = render(mesh, pose, options=RenderOptions(backend="torch"))
+    b = render(mesh, pose, options=RenderOptions(backend="nvdiffrast"))
     same = a.face_id == b.face_id
     assert same.float().mean() >= 0.995
     both = same & (a.face_id >= 0)
@@ -200,7 +206,7 @@ def test_camera_moving_into_the_scene_matches_the_raycast():
     for z in (1.5, 1.79, 1.9, 2.3, 2.6):
         pose = np.eye(4)
         pose[:3, 3] = (0.0123, -0.0071, z)
-        out = render(mesh, pose, k, backend="torch")
+        out = render(mesh, pose, k, RenderOptions(backend="torch"))
         ref_depth, ref_face = raycast(mesh.vertices, mesh.faces, pose, k)
         assert ((out.face_id >= 0) == (ref_face >= 0)).mean() >= 0.995
         both = (out.face_id >= 0) & (ref_face >= 0) & (out.face_id == ref_face)
@@ -252,7 +258,9 @@ def test_random_meshes_cameras_and_lenses_match_the_raycast(seed):
         d[rng.random((h, w)) < 0.3] = rng.uniform(0.3, 8)
     if rng.random() < 0.2:
         d[rng.random((h, w)) < 0.2] = np.nan
-    mesh = build_dw_mesh(d, None, k_in, border_depth=float(rng.choice([10.0, 100.0])))
+    mesh = build_dw_mesh(
+        d, None, k_in, DWMeshOptions(border_depth=float(rng.choice([10.0, 100.0])))
+    )
     pose = np.eye(4)
     pose[:3, :3] = _random_rotation(rng, 180)
     pose[:3, 3] = rng.normal(size=3) * rng.choice([0.3, 2, 20])
@@ -265,7 +273,7 @@ def test_random_meshes_cameras_and_lenses_match_the_raycast(seed):
         w2,
         h2,
     )
-    out = render(mesh, pose, k_out, backend="torch")
+    out = render(mesh, pose, k_out, RenderOptions(backend="torch"))
     ref_depth, ref_face = raycast(mesh.vertices, mesh.faces, pose, k_out)
     np.testing.assert_array_equal(out.face_id >= 0, ref_face >= 0)
     hit = ref_face >= 0

@@ -5,7 +5,7 @@ import pytest
 from ex4d_bridge.camera import parse_trajectory, reference_orbit
 from ex4d_bridge.cli import main
 from ex4d_bridge.depth import KnownDepth
-from ex4d_bridge.geometry import render
+from ex4d_bridge.geometry import RenderOptions, render
 from ex4d_bridge.scene import Scene, reconstruct, render_trajectory, save_trajectory_render
 from ex4d_bridge.synthetic import SyntheticScene
 from ex4d_bridge.video import read_mask_video, read_video, write_video
@@ -39,7 +39,7 @@ def test_novel_views_match_the_analytic_scene(synthetic, scene):
     for angle in (20.0, -45.0):
         traj = reference_orbit(scene.min_depth(), angle, scene.num_frames)
         for i in (3, 8):
-            out = render(scene.mesh(i), traj.poses[i], mask_style="face")
+            out = render(scene.mesh(i), traj.poses[i], options=RenderOptions(mask_style="face"))
             truth = synthetic.render_view_full(i, traj.poses[i])
             # Pixels next to a change of object in the true view may see the other object
             # through the mesh's linear interpolation across the silhouette: left out.
@@ -62,7 +62,9 @@ def test_novel_views_match_the_analytic_scene(synthetic, scene):
 
 def test_trajectory_render_outputs(scene, tmp_path):
     traj = parse_trajectory("orbit:60", min_depth=scene.min_depth(), num_frames=scene.num_frames)
-    result = render_trajectory(scene, traj, backend="torch", progress=False)
+    result = render_trajectory(
+        scene, traj, RenderOptions(backend="torch", mask_style="reference"), progress=False
+    )
     np.testing.assert_array_equal(result.colors[0], scene.frames[0])
     assert result.masks[0].all()
     assert not result.masks[-1].all() and result.masks[-1].any()

@@ -2,12 +2,16 @@
 
 from .dwmesh import DWMesh, build_dw_mesh, sanitize_depth, unproject
 from .export import export_mesh
+from .options import GENERATION_RENDER, DWMeshOptions, RenderOptions
 from .rendering import RenderResult, render
 from .topology import GridTopology, grid_topology
 
 __all__ = [
     "DWMesh",
+    "DWMeshOptions",
+    "GENERATION_RENDER",
     "GridTopology",
+    "RenderOptions",
     "RenderResult",
     "build_dw_mesh",
     "export_mesh",

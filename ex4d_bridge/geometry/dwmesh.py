@@ -35,11 +35,8 @@ import torch
 
 from ..camera.intrinsics import Intrinsics
 from ..errors import InputError
+from .options import DWMeshOptions
 from .topology import GridTopology, check_grid_size, grid_topology
-
-REFERENCE_BORDER_DEPTH = 100.0
-REFERENCE_MIN_ANGLE_DEG = 2.5
-REFERENCE_EXTENT_RATIO = 0.013  # computed, but not applied, by the reference
 
 Array = np.ndarray | torch.Tensor
 
@@ -240,10 +237,8 @@ def build_dw_mesh(
     depth: Array,
     color: Array | None,
     intrinsics: Intrinsics | None = None,
+    options: DWMeshOptions | None = None,
     *,
-    border_depth: float = REFERENCE_BORDER_DEPTH,
-    min_angle_deg: float = REFERENCE_MIN_ANGLE_DEG,
-    max_extent_ratio: float | None = None,
     device: torch.device | str | None = None,
 ) -> DWMesh:
     """Build the DW-Mesh of one frame.
@@ -251,7 +246,8 @@ def build_dw_mesh(
     ``depth`` (H, W) z-depth and ``color`` (H, W, 3) uint8 RGB (or None for grey), numpy arrays or
     torch tensors; ``intrinsics`` default to the reference camera (f = 500 px, centred). The
     result's arrays are numpy if ``depth`` was numpy, else tensors on ``device`` (default: the
-    depth's device)."""
+    depth's device). ``options`` default to the reference's rules (``DWMeshOptions()``)."""
+    opts = options if options is not None else DWMeshOptions()
     return_numpy = not isinstance(depth, torch.Tensor)
     dev = torch.device(device) if device is not None else None
     d = _as_tensor(depth, "depth", dev)
@@ -272,8 +268,6 @@ def build_dw_mesh(
             f"intrinsics are for {intrinsics.width}x{intrinsics.height} but depth is {w}x{h}; "
             "scale them with Intrinsics.scaled(width, height)"
         )
-    if not (0.0 < min_angle_deg < 60.0):
-        raise InputError(f"min_angle_deg must be in (0, 60), got {min_angle_deg}")
     topo: GridTopology = grid_topology(h, w, d.device)
 
     if color is None:
@@ -285,13 +279,13 @@ def build_dw_mesh(
         if c.dtype != torch.uint8:
             raise InputError(f"color must be uint8 RGB, got dtype {c.dtype}")
 
-    d, valid, far = sanitize_depth(d, border_depth)
+    d, valid, far = sanitize_depth(d, opts.border_depth)
     d = torch.where(topo.border_pixels, torch.tensor(far, device=d.device), d)
     points = unproject(d, intrinsics)
 
-    occluded_grid = _small_angle_faces(points, math.cos(math.radians(min_angle_deg)))
-    if max_extent_ratio is not None:
-        occluded_grid |= _large_extent_faces(points, max_extent_ratio)
+    occluded_grid = _small_angle_faces(points, math.cos(math.radians(opts.min_angle_deg)))
+    if opts.max_extent_ratio is not None:
+        occluded_grid |= _large_extent_faces(points, opts.max_extent_ratio)
     if not bool(valid.all()):
         occluded_grid |= _faces_touching(~valid)
     # Faces spanned by border pixels alone (at two image corners) lie on the far closure: no

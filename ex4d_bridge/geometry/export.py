@@ -1,7 +1,7 @@
 """Export a DW-Mesh as GLB or PLY with occluded faces distinguishable.
 
-* GLB: a scene with two nodes sharing the vertices, ``visible`` and ``occluded`` (the occluded
-  node's vertex colours are kept, its material is named ``occluded`` so viewers can hide it).
+* GLB: a scene with two nodes, ``visible`` and ``occluded``, each with the vertices its faces
+  use and their vertex colours; viewers hide the occluded part by its node name.
 * PLY (binary little-endian): vertices ``x y z red green blue`` and faces ``vertex_indices``
   plus a ``uchar occluded`` property (1 = occluded), readable by any PLY reader.
 """
@@ -54,8 +54,6 @@ def _write_glb(mesh: DWMesh, path: Path) -> None:
             validate=False,
         )
         part.remove_unreferenced_vertices()
-        part.visual.material = trimesh.visual.material.PBRMaterial(name=name)
-        part.visual = trimesh.visual.ColorVisuals(part, vertex_colors=part.visual.vertex_colors)
         scene.add_geometry(part, node_name=name, geom_name=name)
     data = scene.export(file_type="glb")
     path.write_bytes(data)

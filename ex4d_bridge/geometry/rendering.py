@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -27,10 +26,9 @@ from ..camera.intrinsics import Intrinsics
 from ..errors import InputError
 from . import raster_nvdiffrast, raster_torch
 from .dwmesh import DWMesh
+from .options import RenderOptions
 from .raster_torch import gather_rows
 
-Backend = Literal["auto", "torch", "nvdiffrast"]
-MaskStyle = Literal["face", "reference"]
 _REFERENCE_ALPHA_THRESHOLD = 125.0 / 255.0
 
 
@@ -132,20 +130,21 @@ def render(
     mesh: DWMesh,
     cam_to_world,
     intrinsics: Intrinsics | None = None,
-    *,
-    backend: Backend = "auto",
-    mask_style: MaskStyle = "face",
-    near: float = 1e-3,
+    options: RenderOptions | None = None,
 ) -> RenderResult:
     """Render ``mesh`` from the camera ``cam_to_world`` (4x4, OpenCV axes, world = the mesh's
-    frame) with ``intrinsics`` (default: the mesh's own; their size is the output size)."""
-    if mask_style not in ("face", "reference"):
-        raise InputError(f"unknown mask_style {mask_style!r}; use 'face' or 'reference'")
+    frame) with ``intrinsics`` (default: the mesh's own; their size is the output size) and
+    ``options`` (default ``RenderOptions()``: auto backend, exact ``"face"`` masks, on the
+    mesh's device)."""
+    opts = options if options is not None else RenderOptions()
+    if not isinstance(opts, RenderOptions):
+        raise InputError(f"options must be a RenderOptions, got {type(opts).__name__}")
+    mask_style, near = opts.mask_style, opts.near
     k = intrinsics or mesh.intrinsics
     pose = _check_pose(cam_to_world)
-    t = mesh.tensors()
+    t = mesh.tensors(opts.device)
     dev = t["vertices"].device
-    name = choose_backend(backend, dev)
+    name = choose_backend(opts.backend, dev)
 
     w2c = torch.from_numpy(np.linalg.inv(pose)).to(dev, torch.float32)
     cam = t["vertices"] @ w2c[:3, :3].T + w2c[:3, 3]

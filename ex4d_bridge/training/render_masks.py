@@ -16,7 +16,7 @@ import torch
 from ..camera.intrinsics import Intrinsics
 from ..camera.trajectory import Trajectory, reference_orbit
 from ..errors import InputError
-from ..geometry import DWMesh, render
+from ..geometry import DWMesh, RenderOptions, render
 
 
 def source_visibility(
@@ -29,7 +29,7 @@ def source_visibility(
 ) -> np.ndarray:
     """(H, W) bool over the mesh's source pixels: True where the novel camera sees them."""
     k = intrinsics or mesh.intrinsics
-    out = render(mesh, novel_pose, k, backend=backend, mask_style="face")
+    out = render(mesh, novel_pose, k, RenderOptions(backend=backend, mask_style="face"))
     depth = np.asarray(out.depth.cpu() if isinstance(out.depth, torch.Tensor) else out.depth)
     m = mesh.numpy()
     h, w = m.height, m.width
