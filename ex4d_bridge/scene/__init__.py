@@ -6,7 +6,7 @@ a camera path (with progress and cancel hooks) into the colour and mask videos t
 stage consumes; ``save_trajectory_render`` and ``save_walkthrough`` write them.
 """
 
-from .inputs import DEPTH_KINDS, DepthSpec, reconstruct, resolve_intrinsics
+from .inputs import DEPTH_KINDS, DepthSpec, load_clip, reconstruct, resolve_intrinsics
 from .model import SCENE_FORMAT, Scene
 from .trajectory_render import (
     CancelHook,
@@ -31,6 +31,7 @@ __all__ = [
     "TrajectoryRender",
     "frame_schedule",
     "iter_trajectory_frames",
+    "load_clip",
     "reconstruct",
     "render_intrinsics",
     "render_trajectory",

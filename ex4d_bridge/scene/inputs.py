@@ -88,7 +88,11 @@ def resolve_intrinsics(
     return Intrinsics.reference(width, height)
 
 
-def _read_clip(video, num_frames: int | None, max_size: int | None, multiple_of: int | None):
+def load_clip(
+    video, num_frames: int | None = None, max_size: int | None = None, multiple_of: int = 16
+):
+    """A ``VideoClip`` from a path (every failure, a corrupt stream included, an
+    ``InputError``), a ``VideoClip`` (as is) or a (T, H, W, 3) uint8 array (at 30 fps)."""
     from ..video import VideoClip, read_video
 
     if isinstance(video, VideoClip):
@@ -131,7 +135,7 @@ def reconstruct(
     camera comes from ``resolve_intrinsics``. Depth that is NaN, zero or negative becomes
     ``inf`` (no surface). Everything is validated before anything is returned; nothing is
     written."""
-    clip = _read_clip(video, num_frames, max_size, multiple_of)
+    clip = load_clip(video, num_frames, max_size, multiple_of)
     frames = clip.frames
     if frames.ndim != 4 or frames.shape[0] == 0:
         raise InputError("the video has no frames")
@@ -161,4 +165,4 @@ def reconstruct(
     return scene
 
 
-__all__ = ["DEPTH_KINDS", "DepthSpec", "reconstruct", "resolve_intrinsics"]
+__all__ = ["DEPTH_KINDS", "DepthSpec", "load_clip", "reconstruct", "resolve_intrinsics"]

@@ -33,14 +33,15 @@ import msgpack
 import numpy as np
 
 from ..camera import Intrinsics, Trajectory
-from ..errors import Ex4dError, InputError
+from ..errors import Cancelled, Ex4dError, InputError
 from ..generation import (
     FallbackCompleter,
     GenerationCancelled,
     GenerationRequest,
     NovelViewCompleter,
 )
-from ..scene import iter_trajectory_frames
+from ..geometry import RenderOptions
+from ..scene import render_trajectory
 from .errors import NotFoundError, PreconditionError
 from .store import JOB_ID_RE, LRUCache, SceneStore
 
@@ -228,8 +229,7 @@ class GenerationWorker:
         *,
         completer: CompleterSpec = None,
         allow_fallback: bool = True,
-        render_backend: str = "auto",
-        device: str | None = None,
+        render_options: RenderOptions = RenderOptions(),
     ) -> None:
         self.store, self.db, self.jobs_dir = store, db, Path(jobs_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +237,8 @@ class GenerationWorker:
             shutil.rmtree(leftover, ignore_errors=True)
         self._spec, self.allow_fallback = completer, allow_fallback
         self._completer: NovelViewCompleter | None = None
-        self.render_backend, self.device = render_backend, device
+        # Generation inputs always get reference-shaped masks; backend and device come from here.
+        self.render_options = render_options
         self._queue: queue.Queue[tuple[str, GenerationParams] | None] = queue.Queue()
         self._queued: list[str] = []
         self._cancel: dict[str, threading.Event] = {}
@@ -469,28 +470,30 @@ class GenerationWorker:
             completer = self._get_completer()
             self._set(job_id, completer=completer.name)
             scene = self.store.load(params.scene_id)
-            k = params.trajectory.intrinsics or scene.intrinsics
-            colors = np.zeros((n, k.height, k.width, 3), np.uint8)
-            masks = np.zeros((n, k.height, k.width), bool)
-            idx = np.zeros(n, np.int64)
-            frames = iter_trajectory_frames(
-                scene,
-                params.trajectory,
-                backend=self.render_backend,
-                mask_style="reference",
-                device=self.device,
-                progress=False,
-            )
-            for i, (t, color, mask) in enumerate(frames):
-                if cancel.is_set():
-                    raise GenerationCancelled("cancelled while rendering")
-                idx[i], colors[i], masks[i] = t, color, mask
+
+            def rendered(done: int, total: int) -> None:
                 self._set(
                     job_id,
-                    progress_done=i + 1,
-                    progress_total=n,
-                    message=f"rendered {i + 1}/{n} views",
+                    progress_done=done,
+                    progress_total=total,
+                    message=f"rendered {done}/{total} views",
                 )
+
+            try:
+                views = render_trajectory(
+                    scene,
+                    params.trajectory,
+                    replace(self.render_options, mask_style="reference"),
+                    meshes=lambda t: self.store.mesh(
+                        params.scene_id, t, self.render_options.device
+                    ),
+                    progress=rendered,
+                    cancel=cancel,
+                )
+            except Cancelled:
+                raise GenerationCancelled("cancelled while rendering") from None
+            colors, masks = views.colors, views.masks
+            idx, k = views.frame_indices, views.intrinsics
 
             def progress(done: int, total: int, message: str) -> None:
                 self._set(

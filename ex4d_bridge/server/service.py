@@ -38,7 +38,7 @@ from .._proto import (
 )
 from ..camera import Intrinsics, Trajectory, parse_trajectory, pose_from_wire
 from ..errors import Ex4dError, InputError
-from ..geometry import export_mesh, render
+from ..geometry import RenderOptions, export_mesh, render
 from . import wire
 from .config import ServerConfig
 from .errors import LimitError, NotFoundError, PreconditionError
@@ -242,8 +242,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             self.store.root / "jobs",
             completer=config.completer,
             allow_fallback=config.allow_fallback,
-            render_backend=config.render_backend,
-            device=self.device,
+            render_options=RenderOptions(backend=config.render_backend, device=self.device),
         )
         self.view_pool = ThreadPoolExecutor(config.view_threads, thread_name_prefix="ex4d-view")
         self.batch_pool = ThreadPoolExecutor(
