@@ -59,9 +59,10 @@ def run_make_dataset(args: argparse.Namespace) -> int:
     if args.videos:
         if not args.depth_model:
             raise InputError("videos need depth: give --depth-model DIR (a local checkpoint)")
-        from ..depth import TransformersDepth
+        from ..scene import DepthSpec
 
-        estimator = TransformersDepth(args.depth_model, device=args.device)
+        # One model for every video: built once, not per clip.
+        estimator = DepthSpec(model=args.depth_model, device=args.device).estimator()
         rng = np.random.default_rng(args.seed)
         clips.append(
             video_clips(

@@ -105,7 +105,7 @@ def _rewrite_index(directory: Path) -> int:
 
 def video_clips(
     videos: Iterable[str | os.PathLike],
-    depth_estimator,
+    depth,
     *,
     num_frames: int,
     size: int,
@@ -113,8 +113,10 @@ def video_clips(
     progress: bool = True,
 ) -> Iterator[ClipSource]:
     """Read each video, take a random window of ``num_frames`` consecutive frames resized to
-    ``size`` x ``size`` (as the reference trains), estimate its depth."""
-    from ..camera.intrinsics import Intrinsics
+    ``size`` x ``size`` (as the reference trains) and turn it into a scene with ``depth`` (a
+    ``DepthSpec`` or a depth backend; see ``scene.reconstruct``) and the reference camera."""
+    from ..scene import reconstruct
+    from ..video import VideoClip
 
     for path in videos:
         info = probe_video(path)
@@ -126,8 +128,8 @@ def video_clips(
         clip = read_video(path, size=(size, size))
         start = int(rng.integers(0, clip.frames.shape[0] - num_frames + 1))
         frames = np.ascontiguousarray(clip.frames[start : start + num_frames])
-        depth = depth_estimator.estimate(frames, progress=progress)
-        yield ClipSource(str(path), frames, depth, clip.fps, Intrinsics.reference(size, size))
+        scene = reconstruct(VideoClip(frames, clip.fps, str(path)), depth, progress=progress)
+        yield ClipSource(str(path), scene.frames, scene.depth, scene.fps, scene.intrinsics)
 
 
 def synthetic_clips(count: int, *, num_frames: int, size: int) -> Iterator[ClipSource]:
