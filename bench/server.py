@@ -33,10 +33,10 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from ex4d_bridge._proto import bridge_pb2_grpc, common_pb2, view_pb2
 from ex4d_bridge.client import BridgeClient
 from ex4d_bridge.synthetic import SyntheticScene
 from ex4d_bridge.video import write_video
+from ex4d_bridge.wire import bridge_pb2_grpc, common_pb2, view_pb2
 
 GOALS = {
     "geometry_bytes_per_frame": 150_000,

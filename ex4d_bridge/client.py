@@ -8,7 +8,7 @@
             view.send(np.eye(4))                     # a 4x4 OpenCV camera-to-world pose
             frame = view.receive()                   # ViewFrame: colour, mask, timings, ...
         for mf in client.stream_geometry(info.scene_id):
-            mesh = mesh_from_frame(mf)               # the DW-Mesh, as build_dw_mesh builds it
+            mesh = mesh_from_frame(mf)               # GridMesh: the server's DW-Mesh, numpy
         job = client.submit_generation(info.scene_id, "orbit:90")
         client.wait_job(job.job_id)
         client.download_job_result(job.job_id, "out/")
@@ -16,6 +16,9 @@
 Scene and job descriptions are the contract's messages (``SceneInfo``, ``Job``); frames and
 meshes come back decoded as numpy. Poses are 4x4 OpenCV camera-to-world matrices (the library's
 convention) or ``(position, quaternion_xyzw)`` pairs in the coordinate system you name.
+
+The client needs only the base install (``pip install ex4d-bridge``): it imports the wire
+encodings (:mod:`ex4d_bridge.wire`) and the camera conventions, never torch.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from typing import Any
 
 import grpc
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from ._proto import (
+from . import wire
+from .camera import CoordinateSystem, Intrinsics, Trajectory, load_pose_path
+from .errors import InputError
+from .wire import (
+    GridMesh,
     bridge_pb2_grpc,
     common_pb2,
     geometry_pb2,
@@ -43,10 +49,6 @@ from ._proto import (
     scenes_pb2,
     view_pb2,
 )
-from .camera import CoordinateSystem, Intrinsics, Trajectory, load_pose_path
-from .errors import InputError
-from .geometry import DWMesh, grid_topology, unproject
-from .server import wire
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 MIB = 1 << 20
@@ -71,14 +73,6 @@ _DEPTH_KINDS = {
     "disparity": scenes_pb2.DEPTH_KIND_DISPARITY,
     "relative": scenes_pb2.DEPTH_KIND_RELATIVE,
 }
-FINISHED_JOB_STATES = frozenset(
-    {
-        jobs_pb2.JOB_STATE_SUCCEEDED,
-        jobs_pb2.JOB_STATE_FAILED,
-        jobs_pb2.JOB_STATE_CANCELLED,
-        jobs_pb2.JOB_STATE_INTERRUPTED,
-    }
-)
 
 
 def _choice(table: dict[str, int], value: str, what: str) -> int:
@@ -110,28 +104,11 @@ def pose_message(
     return wire.pose_to_msg(np.asarray(pose, dtype=np.float64), system)
 
 
-def mesh_from_frame(frame: geometry_pb2.MeshFrame) -> DWMesh:
-    """Rebuild the DW-Mesh a MeshFrame describes (numpy arrays), exactly as
-    ``build_dw_mesh`` builds it, up to the depth encoding's error (none for FLOAT32)."""
-    if frame.topology != geometry_pb2.TOPOLOGY_GRID_FAN_V1:
-        raise InputError(f"unknown mesh topology {frame.topology}; update the client")
-    k = wire.intrinsics_from_msg(frame.intrinsics)
-    depth = wire.decode_depth(frame.depth)
-    if depth.shape != (k.height, k.width):
-        raise InputError("the depth map and the intrinsics disagree on the frame size")
-    points = unproject(torch.from_numpy(depth), k).numpy().reshape(-1, 3)
-    c = frame.closure.cap_center
-    vertices = np.concatenate([points, np.array([[c.x, c.y, c.z]], np.float32)])
-    colors = wire.decode_image(frame.color).reshape(-1, 3)
-    colors = np.concatenate([colors, np.zeros((1, 3), np.uint8)])
-    faces = grid_topology(k.height, k.width).faces.numpy()
-    if frame.HasField("occluded") and frame.occluded.count:
-        occluded = wire.unpack_bits(frame.occluded)
-    else:
-        occluded = np.zeros(len(faces), bool)
-    if len(occluded) != len(faces) or frame.num_faces != len(faces):
-        raise InputError("the occluded bits do not match the topology's face count")
-    return DWMesh(vertices, faces, occluded, colors, k, float(frame.closure.far_depth), depth)
+def mesh_from_frame(frame: geometry_pb2.MeshFrame) -> GridMesh:
+    """Rebuild the DW-Mesh a MeshFrame describes (numpy arrays), exactly as the server's
+    ``build_dw_mesh`` built it, up to the depth encoding's error (none for FLOAT32); see
+    :func:`ex4d_bridge.wire.decode_mesh_frame`."""
+    return wire.decode_mesh_frame(frame)
 
 
 @dataclass
@@ -694,6 +671,7 @@ def _save_chunks(chunks, out: Path | dict) -> dict:
 
 __all__ = [
     "BridgeClient",
+    "GridMesh",
     "ViewFrame",
     "ViewSession",
     "job_state_name",

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from ex4d_bridge._proto import common_pb2, geometry_pb2
 from ex4d_bridge.camera import Trajectory, look_at, pose_from_wire, save_pose_path
 from ex4d_bridge.client import _save_chunks, mesh_from_frame, pose_message, pose_path_message
 from ex4d_bridge.errors import InputError
+from ex4d_bridge.wire import common_pb2, geometry_pb2
 
 
 def test_pose_message_from_matrix_or_pair():

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from ex4d_bridge._proto import bridge_pb2, common_pb2
-from ex4d_bridge.server import protogen
+from ex4d_bridge.wire import bridge_pb2, common_pb2, protogen
 
 
 def test_regenerating_the_contract_changes_nothing(tmp_path):
@@ -19,7 +18,7 @@ def test_regenerating_the_contract_changes_nothing(tmp_path):
         assert filecmp.cmp(tmp_path / rel, ours, shallow=False), (
             f"{rel} differs from a fresh generation with grpcio-tools "
             f"{importlib.metadata.version('grpcio-tools')}: run `python -m "
-            "ex4d_bridge.server.protogen` and commit the result"
+            "ex4d_bridge.wire.protogen` and commit the result"
         )
     present = {
         p.relative_to(protogen.PACKAGE_ROOT)

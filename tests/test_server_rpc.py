@@ -9,18 +9,17 @@ import numpy as np
 import pytest
 from tiny_models import save_tiny_depth_anything
 
-from ex4d_bridge._proto import bridge_pb2_grpc, common_pb2, jobs_pb2, scenes_pb2, view_pb2
+from ex4d_bridge import wire
 from ex4d_bridge.camera import Intrinsics, Trajectory, convert_pose, look_at, reference_orbit
 from ex4d_bridge.camera.pose_path import load_pose_path
 from ex4d_bridge.client import BridgeClient, job_state_name, mesh_from_frame, pose_message
 from ex4d_bridge.generation import GenerationCancelled, complete_frames
 from ex4d_bridge.geometry import build_dw_mesh, grid_topology, render
-from ex4d_bridge.server import wire
 from ex4d_bridge.server.app import ServerThread
 from ex4d_bridge.server.config import ServerConfig
-from ex4d_bridge.server.service import mesh_msgpack
 from ex4d_bridge.synthetic import SyntheticScene
 from ex4d_bridge.video import read_video, write_video
+from ex4d_bridge.wire import bridge_pb2_grpc, common_pb2, jobs_pb2, scenes_pb2, view_pb2
 
 KIB = 1024
 
@@ -240,7 +239,8 @@ def test_quantised_mesh_frames_stay_within_their_bound(client, server, scene_id)
     assert np.all(err <= bound * np.linalg.norm(truth.vertices, axis=1) + 1e-7)
     assert np.array_equal(mesh.occluded, truth.occluded) and np.array_equal(mesh.faces, truth.faces)
     assert np.abs(mesh.colors.astype(int) - truth.colors).mean() < 4  # JPEG colour
-    assert f.ByteSize() < 0.5 * len(mesh_msgpack(truth))
+    arrays = (truth.vertices, truth.faces, truth.colors, truth.occluded, truth.intrinsics)
+    assert f.ByteSize() < 0.5 * len(wire.encode_mesh_msgpack(*arrays, truth.far_depth))
 
 
 def test_export_mesh_in_chunks(client, server, scene_id, tmp_path):
@@ -505,7 +505,7 @@ def test_deadline_stops_a_long_walkthrough(client, server, scene_id):
 
 
 def test_fuzzed_messages_to_every_rpc_leave_the_server_serving(server, client, scene_id):
-    from ex4d_bridge._proto import bridge_pb2
+    from ex4d_bridge.wire import bridge_pb2
 
     rng = np.random.default_rng(7)
     ch = grpc.insecure_channel(server.target)

@@ -9,7 +9,7 @@ conversion and every decoded mesh frame. This script writes what the library com
     python tools/unity_vectors.py bench [--out FILE]       # 512x512 decode benchmark, JSON
     python tools/unity_vectors.py metas                    # add missing Unity .meta files
 
-Payloads are encoded with the server's own encoders (``ex4d_bridge.server.wire``:
+Payloads are encoded with the server's own encoders (``ex4d_bridge.wire``:
 ``encode_depth``, ``encode_image``, ``pack_bits``), so the vectors are what a client receives.
 The one variant the server never sends, UINT16_INVERSE without the GRADIENT predictor, is
 derived from the server's payload by undoing its predictor with the server's restore function.
@@ -41,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make the package importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from ex4d_bridge._proto import common_pb2 as pb  # noqa: E402
+from ex4d_bridge import wire  # noqa: E402
 from ex4d_bridge.camera import CoordinateSystem, Intrinsics  # noqa: E402
 from ex4d_bridge.camera.conventions import (  # noqa: E402
     convert_points,
@@ -51,8 +51,8 @@ from ex4d_bridge.camera.conventions import (  # noqa: E402
     pose_to_wire,
 )
 from ex4d_bridge.geometry import build_dw_mesh, grid_topology, render  # noqa: E402
-from ex4d_bridge.server import wire  # noqa: E402
 from ex4d_bridge.synthetic import SyntheticScene  # noqa: E402
+from ex4d_bridge.wire import common_pb2 as pb  # noqa: E402
 
 UNITY_ROOT = REPO_ROOT / "unity_client"
 CORE_SOURCES = UNITY_ROOT / "Runtime" / "Core"
@@ -216,7 +216,7 @@ def _without_predictor(msg, compress: bool):
     """A UINT16_INVERSE DepthMap with the GRADIENT predictor undone (predictor NONE)."""
     raw = zlib.decompress(msg.data) if msg.compression == pb.COMPRESSION_ZLIB else msg.data
     r = np.frombuffer(raw, "<u2").reshape(msg.height, msg.width)
-    q = wire._gradient_restore(r).astype("<u2").tobytes()
+    q = wire.gradient_restore(r).astype("<u2").tobytes()
     out = pb.DepthMap()
     out.CopyFrom(msg)
     out.predictor = pb.DEPTH_PREDICTOR_NONE
@@ -669,7 +669,7 @@ def build_vectors() -> dict:
     return {
         "version": 1,
         "generator": "tools/unity_vectors.py",
-        "encoder": "ex4d_bridge.server.wire (encode_depth, encode_image, pack_bits)",
+        "encoder": "ex4d_bridge.wire (encode_depth, encode_image, pack_bits)",
         "tolerances": {
             "poses": "absolute 1e-12 (scaled by the magnitude) for positions, quaternions and "
             "matrices; quaternions compared up to sign where |w| < 1e-9",

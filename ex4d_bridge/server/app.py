@@ -20,12 +20,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from .._proto import bridge_pb2
 from ..errors import Ex4dError
+from ..wire import bridge_pb2, tolerant_parser
 from .auth import TokenAuthInterceptor
 from .config import ServerConfig
 from .service import BridgeService
-from .wire import tolerant_parser
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import msgpack
 import numpy as np
 import torch
 
-from .._proto import (
+from .. import wire
+from ..camera import Intrinsics, Trajectory, parse_trajectory, pose_from_wire
+from ..errors import Ex4dError, InputError
+from ..geometry import RenderOptions, export_mesh, render
+from ..wire import (
     bridge_pb2_grpc,
     common_pb2,
     geometry_pb2,
@@ -36,10 +39,6 @@ from .._proto import (
     scenes_pb2,
     view_pb2,
 )
-from ..camera import Intrinsics, Trajectory, parse_trajectory, pose_from_wire
-from ..errors import Ex4dError, InputError
-from ..geometry import RenderOptions, export_mesh, render
-from . import wire
 from .config import ServerConfig
 from .errors import LimitError, NotFoundError, PreconditionError
 from .jobs import (
@@ -431,7 +430,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
     async def ExportScene(self, request, context):
         check_scene_id(request.scene_id)
         data = await _run(self.batch_pool, self.store.bundle_bytes, request.scene_id)
-        for chunk in _byte_chunks(data, f"{request.scene_id}.ex4d", "application/msgpack"):
+        for chunk in wire.byte_chunks(data, f"{request.scene_id}.ex4d", "application/msgpack"):
             yield chunk
 
     # -- geometry ------------------------------------------------------------------------
@@ -454,31 +453,21 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         t0 = time.perf_counter()
         mesh = self.store.mesh(rec.scene_id, t, self.device).numpy()
         t1 = time.perf_counter()
-        h, w = mesh.height, mesh.width
-        cap = mesh.vertices[-1]
-        frame = geometry_pb2.MeshFrame(
+        frame = wire.encode_mesh_frame(
+            mesh.depth,
+            mesh.colors,
+            None if req.skip_occluded else mesh.occluded,
+            mesh.intrinsics,
+            mesh.far_depth,
+            mesh.vertices[-1],
+            depth_encoding=req.depth_encoding,
+            color_encoding=req.color_encoding,
+            jpeg_quality=req.jpeg_quality,
             scene_id=rec.scene_id,
             frame_index=t,
             num_frames=rec.num_frames,
             time_s=t / rec.fps,
-            intrinsics=wire.intrinsics_to_msg(mesh.intrinsics),
-            closure=geometry_pb2.MeshClosure(
-                far_depth=mesh.far_depth,
-                border_pixels=1,
-                cap_center=common_pb2.Vec3(x=float(cap[0]), y=float(cap[1]), z=float(cap[2])),
-            ),
-            topology=geometry_pb2.TOPOLOGY_GRID_FAN_V1,
-            num_vertices=len(mesh.vertices),
-            num_faces=len(mesh.faces),
-            depth=wire.encode_depth(mesh.depth, req.depth_encoding, mesh.far_depth),
-            color=wire.encode_image(
-                mesh.colors[: h * w].reshape(h, w, 3),
-                req.color_encoding or 1,
-                req.jpeg_quality or 90,
-            ),
         )
-        if not req.skip_occluded:
-            frame.occluded.CopyFrom(wire.pack_bits(mesh.occluded))
         t2 = time.perf_counter()
         frame.timings.CopyFrom(
             common_pb2.ServerTimings(
@@ -502,14 +491,16 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
                 f"frame_index {request.frame_index} is out of range ({rec.num_frames} frames)"
             )
         name, ctype, data = await _run(self.batch_pool, self._mesh_bytes, rec, request)
-        for piece in _byte_chunks(data, name, ctype, chunk):
+        for piece in wire.byte_chunks(data, name, ctype, chunk):
             yield piece
 
     def _mesh_bytes(self, rec: SceneRecord, req, cancel: threading.Event):
         mesh = self.store.mesh(rec.scene_id, int(req.frame_index), self.device).numpy()
         stem = f"{rec.scene_id}_{req.frame_index:05d}"
         if req.format in (geometry_pb2.MESH_FORMAT_UNSPECIFIED, geometry_pb2.MESH_FORMAT_MSGPACK):
-            return f"{stem}.msgpack", "application/msgpack", mesh_msgpack(mesh)
+            arrays = (mesh.vertices, mesh.faces, mesh.colors, mesh.occluded)
+            data = wire.encode_mesh_msgpack(*arrays, mesh.intrinsics, mesh.far_depth)
+            return f"{stem}.msgpack", "application/msgpack", data
         suffix = {geometry_pb2.MESH_FORMAT_GLB: ".glb", geometry_pb2.MESH_FORMAT_PLY: ".ply"}
         if req.format not in suffix:
             raise InputError(f"unknown mesh format {req.format}: use MSGPACK, GLB or PLY")
@@ -867,44 +858,10 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         replace(traj, fps=fps, times=times).save(staging / "walkthrough.poses.json", system)
 
 
-def mesh_msgpack(mesh) -> bytes:
-    """A DW-Mesh's full buffers as msgpack (the MESH_FORMAT_MSGPACK export)."""
-    m = mesh.numpy()
-    return msgpack.packb(
-        {
-            "format": "ex4d-dwmesh",
-            "version": 1,
-            "num_vertices": len(m.vertices),
-            "num_faces": len(m.faces),
-            "vertices": np.ascontiguousarray(m.vertices, "<f4").tobytes(),
-            "faces": np.ascontiguousarray(m.faces, "<i4").tobytes(),
-            "colors": np.ascontiguousarray(m.colors, np.uint8).tobytes(),
-            "occluded": np.packbits(np.asarray(m.occluded, bool)).tobytes(),
-            "intrinsics": m.intrinsics.to_dict(),
-            "far_depth": float(m.far_depth),
-        }
-    )
-
-
-def _byte_chunks(data: bytes, name: str, ctype: str, chunk: int = wire.CHUNK_BYTES):
-    total = len(data)
-    view = memoryview(data)
-    offset = 0
-    while True:
-        piece = bytes(view[offset : offset + chunk])
-        last = offset + len(piece) >= total
-        yield common_pb2.FileChunk(
-            name=name, content_type=ctype, offset=offset, total_size=total, data=piece, last=last
-        )
-        offset += len(piece)
-        if last:
-            return
-
-
 def _rmtree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
 
 
-__all__ = ["BridgeService", "mesh_msgpack", "rpc_errors", "scene_info", "status_for"]
+__all__ = ["BridgeService", "rpc_errors", "scene_info", "status_for"]

@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 import uuid
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,12 +43,11 @@ from ..camera import Intrinsics
 from ..errors import InputError
 from ..geometry import DWMesh
 from ..scene import Scene
+from ..wire import BundleLimitError, decode_bundle, encode_bundle
 from .errors import LimitError, NotFoundError
 
 MANIFEST = "manifest.msgpack"
 MANIFEST_FORMAT = 1
-BUNDLE_FORMAT = "ex4d-scene-bundle"
-BUNDLE_VERSION = 1
 SCENE_ID_RE = re.compile(r"[0-9a-f]{32}")
 JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
 
@@ -164,38 +162,6 @@ class LRUCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
-
-
-def _pack_array(a: np.ndarray) -> dict[str, Any]:
-    a = np.ascontiguousarray(a)
-    return {
-        "shape": list(a.shape),
-        "dtype": a.dtype.str,
-        "zlib": zlib.compress(a.tobytes(), 1),
-    }
-
-
-def _unpack_array(d: Any, dtype: str, ndim: int, max_bytes: int, what: str) -> np.ndarray:
-    if not isinstance(d, dict) or d.get("dtype") != dtype or not isinstance(d.get("zlib"), bytes):
-        raise InputError(f"scene bundle: {what} is missing or not a {dtype} array")
-    shape = d.get("shape")
-    if (
-        not isinstance(shape, list)
-        or len(shape) != ndim
-        or not all(isinstance(s, int) and 0 < s <= 1 << 20 for s in shape)
-    ):
-        raise InputError(f"scene bundle: {what} has a malformed shape {shape!r}")
-    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if n > max_bytes:
-        raise LimitError(f"scene bundle: {what} holds {n} bytes, over the limit of {max_bytes}")
-    dec = zlib.decompressobj()
-    try:
-        raw = dec.decompress(d["zlib"], n + 1)
-    except zlib.error as exc:
-        raise InputError(f"scene bundle: {what} is corrupt ({exc})") from None
-    if len(raw) != n:
-        raise InputError(f"scene bundle: {what} has {len(raw)} bytes, expected {n}")
-    return np.frombuffer(raw, dtype).reshape(shape).copy()
 
 
 class SceneStore:
@@ -350,31 +316,14 @@ class SceneStore:
         """The scene as a msgpack bundle (manifest, frames and depth), for export."""
         record = self.get(scene_id)
         scene = self.load(scene_id)
-        return msgpack.packb(
-            {
-                "format": BUNDLE_FORMAT,
-                "version": BUNDLE_VERSION,
-                "manifest": record.to_manifest(scene),
-                "frames": _pack_array(scene.frames),
-                "depth": _pack_array(scene.depth.astype("<f4")),
-            }
-        )
+        return encode_bundle(record.to_manifest(scene), scene.frames, scene.depth)
 
     def scene_from_bundle(self, data: bytes) -> tuple[Scene, str]:
         """Parse a bundle (untrusted bytes) into (Scene, name)."""
         try:
-            b = msgpack.unpackb(data, raw=False, strict_map_key=True)
-        except (ValueError, msgpack.UnpackException) as exc:
-            raise InputError(f"not a scene bundle: {exc}") from None
-        if not isinstance(b, dict) or b.get("format") != BUNDLE_FORMAT:
-            raise InputError("not a scene bundle (no 'format': 'ex4d-scene-bundle')")
-        if b.get("version") != BUNDLE_VERSION:
-            raise InputError(f"scene bundle version {b.get('version')!r} is not supported")
-        m = b.get("manifest")
-        if not isinstance(m, dict):
-            raise InputError("scene bundle has no manifest")
-        frames = _unpack_array(b.get("frames"), "|u1", 4, self.max_scene_bytes, "frames")
-        depth = _unpack_array(b.get("depth"), "<f4", 3, self.max_scene_bytes, "depth")
+            m, frames, depth = decode_bundle(data, self.max_scene_bytes)
+        except BundleLimitError as exc:
+            raise LimitError(str(exc)) from None
         try:
             intr = Intrinsics.from_dict(m["intrinsics"])
             fps = float(m["fps"])

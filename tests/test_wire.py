@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from ex4d_bridge._proto import common_pb2 as pb
+from ex4d_bridge import wire
 from ex4d_bridge.camera import CoordinateSystem, Intrinsics, convert_pose, look_at
 from ex4d_bridge.errors import InputError
 from ex4d_bridge.geometry import build_dw_mesh
-from ex4d_bridge.server import wire
 from ex4d_bridge.synthetic import SyntheticScene
+from ex4d_bridge.wire import common_pb2 as pb
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +47,10 @@ def test_float_depth_encodings(mesh):
 def test_gradient_predictor_round_trips_any_codes_and_flattens_planes():
     rng = np.random.default_rng(0)
     q = rng.integers(0, 65536, (37, 53), dtype=np.int64).astype(np.uint16)
-    assert np.array_equal(wire._gradient_restore(wire._gradient_residual(q)), q)
+    assert np.array_equal(wire.gradient_restore(wire.gradient_residual(q)), q)
     i, j = np.mgrid[0:40, 0:50]
     plane = (1000 + 7 * i + 3 * j).astype(np.uint16)
-    r = wire._gradient_residual(plane)
+    r = wire.gradient_residual(plane)
     assert np.count_nonzero(r[1:, 1:]) == 0
 
 

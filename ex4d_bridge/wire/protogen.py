@@ -1,11 +1,12 @@
 """Regenerate the Python code of the wire contract from ``proto/ex4d/v1/*.proto``.
 
-    python -m ex4d_bridge.server.protogen          # rewrite ex4d_bridge/_proto/ex4d/v1/
-    python -m ex4d_bridge.server.protogen --check  # exit 1 if the package copy is stale
+    python -m ex4d_bridge.wire.protogen          # rewrite ex4d_bridge/wire/_proto/ex4d/v1/
+    python -m ex4d_bridge.wire.protogen --check  # exit 1 if the package copy is stale
 
 The generated modules import each other as ``ex4d.v1.*`` (protoc's bare imports), so they live
-under ``ex4d_bridge/_proto/`` laid out by package path and ``ex4d_bridge._proto`` puts that
-folder on ``sys.path``. Needs grpcio-tools (a development dependency).
+under ``ex4d_bridge/wire/_proto/`` laid out by package path and ``ex4d_bridge.wire._proto``
+puts that folder on ``sys.path``. Needs grpcio-tools (a development dependency). The .proto
+sources live in the repository, not in the installed package: run this from a checkout.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..errors import Ex4dError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROTO_ROOT = REPO_ROOT / "proto"
-PACKAGE_ROOT = REPO_ROOT / "ex4d_bridge" / "_proto"
+PACKAGE_ROOT = Path(__file__).resolve().parent / "_proto"
 PROTO_PACKAGE_DIR = Path("ex4d") / "v1"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 

@@ -1,10 +1,11 @@
 """Generated code of the wire contract (``proto/ex4d/v1``), regenerated with
-``python -m ex4d_bridge.server.protogen``.
+``python -m ex4d_bridge.wire.protogen``.
 
 protoc writes bare imports (``from ex4d.v1 import common_pb2``), so the generated tree sits here
 laid out by proto package and this folder goes on ``sys.path``. Import the modules only through
-``ex4d_bridge._proto`` (or as ``ex4d.v1.*`` after importing it), never as
-``ex4d_bridge._proto.ex4d.v1.*``: a second import name would register the descriptors twice.
+``ex4d_bridge.wire._proto`` (or as ``ex4d.v1.*`` after importing it), never as
+``ex4d_bridge.wire._proto.ex4d.v1.*``: a second import name would register the descriptors
+twice.
 """
 
 from __future__ import annotations
