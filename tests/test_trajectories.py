@@ -1,6 +1,7 @@
 """look_at, the EX-4D reference paths, the other trajectories, spec parsing and pose-path files.
 
-Expected eye positions are written out from the formulas in docs/method.md, independently of the code.
+Expected eye positions are written out from the formulas in docs/method.md, independently of
+the code.
 """
 
 import json
