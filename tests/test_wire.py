@@ -138,3 +138,42 @@ def test_view_lenses():
     for w, h in ((0, 10), (10, 0), (4097, 10)):
         with pytest.raises(InputError, match="out of range"):
             wire.view_intrinsics(w, h, scene_k)
+
+
+def test_images_go_through_pillow_with_checked_formats():
+    import io
+
+    from PIL import Image
+
+    grey = np.tile(np.arange(0, 240, 8, dtype=np.uint8), (10, 1))
+    buf = io.BytesIO()
+    Image.fromarray(grey, "L").save(buf, "PNG")
+    msg = pb.Image(encoding=pb.IMAGE_ENCODING_PNG, width=30, height=10, data=buf.getvalue())
+    rgb = wire.decode_image(msg)  # a greyscale file still decodes to RGB
+    assert rgb.shape == (10, 30, 3) and np.array_equal(rgb[..., 1], grey)
+    # The stated encoding is the only format tried: PNG bytes labelled JPEG are refused.
+    with pytest.raises(InputError, match="stated size"):
+        wire.decode_image(
+            pb.Image(encoding=pb.IMAGE_ENCODING_JPEG, width=30, height=10, data=msg.data)
+        )
+    with pytest.raises(InputError, match="stated size"):
+        wire.decode_image(
+            pb.Image(encoding=pb.IMAGE_ENCODING_PNG, width=31, height=10, data=msg.data)
+        )
+    with pytest.raises(InputError, match="unknown image encoding"):
+        wire.decode_image(pb.Image(encoding=9, width=30, height=10, data=msg.data))
+    with pytest.raises(InputError, match="uint8"):
+        wire.encode_image(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(InputError, match="jpeg_quality"):
+        wire.encode_image(np.zeros((4, 4, 3), np.uint8), pb.IMAGE_ENCODING_JPEG, 101)
+
+
+def test_byte_chunks_cover_the_data_in_order():
+    data = bytes(range(256)) * 5
+    chunks = list(wire.byte_chunks(data, "a.bin", "application/octet-stream", 300))
+    assert b"".join(c.data for c in chunks) == data
+    assert [c.offset for c in chunks] == [0, 300, 600, 900, 1200]
+    assert [c.last for c in chunks] == [False] * 4 + [True]
+    assert all(c.total_size == len(data) and c.name == "a.bin" for c in chunks)
+    empty = list(wire.byte_chunks(b"", "e", "x"))
+    assert len(empty) == 1 and empty[0].last and empty[0].data == b""
