@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# Installs ex4d-bridge from this checkout (editable, with the test tools) and the right torch:
+# Installs ex4d-bridge from this checkout (editable, every extra: [all,dev]) and the right torch:
 #  - a torch that is already installed (for example your CUDA build) is kept;
 #  - with an NVIDIA GPU and no torch, pip's default (CUDA) build is installed;
 #  - without an NVIDIA GPU, the CPU build is installed, so no nvidia-* wheels are downloaded.
@@ -19,4 +19,5 @@ else
     "$PY" -m pip install "torch==2.13.0+cpu" \
         || "$PY" -m pip install torch --index-url https://download.pytorch.org/whl/cpu
 fi
-"$PY" -m pip install -e ".[dev]"
+# [all] = [server] + [generate] + [train]; a client-only install is `pip install .` (no torch).
+"$PY" -m pip install -e ".[all,dev]"
