@@ -145,7 +145,7 @@ namespace Ex4d.Bridge.Core
                 UndoGradient(codes, (int)map.Width, (int)map.Height);
 
             // The same operations, in the same order, as the reference decoder
-            // (ex4d_bridge.server.wire.decode_depth), so both agree to the bit.
+            // (ex4d_bridge.wire.decode_depth), so both agree to the bit.
             double invFar = 1.0 / far;
             double step = (1.0 / near - 1.0 / far) / Uint16Steps;
             for (int i = 0; i < n; i++)
