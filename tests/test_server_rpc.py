@@ -1,6 +1,7 @@
 """The Bridge service over real gRPC on loopback (an ephemeral port), through BridgeClient and
 raw stubs: uploads, geometry rebuilt exactly, View semantics, jobs, recording, status codes."""
 
+import asyncio
 import threading
 import time
 
@@ -376,16 +377,30 @@ def test_view_streams_do_not_wait_for_each_other_or_for_generation(
     assert job_state_name(client.wait_job(job.job_id, progress=False).state) == "SUCCEEDED"
 
 
+def _open_view_readers(server) -> int:
+    """View streams still reading poses on the server (each runs one reader task)."""
+
+    async def count() -> int:
+        return sum(
+            1
+            for task in asyncio.all_tasks()
+            if task.get_coro().__qualname__.endswith("View.<locals>.read") and not task.done()
+        )
+
+    return asyncio.run_coroutine_threadsafe(count(), server._loop).result(10)
+
+
 def test_client_disconnect_ends_its_view(server, client, scene_id):
+    before = _open_view_readers(server)
     session = client.view_session(scene_id, 64, 64)
     session.send(np.eye(4))
     session.receive()
-    assert server.service.active_views >= 1
+    assert _open_view_readers(server) == before + 1
     session.cancel()
     deadline = time.time() + 10
-    while server.service.active_views and time.time() < deadline:
+    while _open_view_readers(server) > before and time.time() < deadline:
         time.sleep(0.05)
-    assert server.service.active_views == 0
+    assert _open_view_readers(server) == before
 
 
 # -- generation ----------------------------------------------------------------------------
@@ -484,7 +499,16 @@ def test_record_walkthrough_returns_mp4_and_pose_sidecar(client, scene_id, tmp_p
     assert json.loads(files["walkthrough.poses.json"].read_text())["coordinate_system"] == "unreal"
 
 
-def test_deadline_stops_a_long_walkthrough(client, server, scene_id):
+def test_deadline_stops_a_long_walkthrough(client, server, scene_id, monkeypatch):
+    store = server.service.store
+    built = []
+    mesh = store.mesh
+
+    def counting_mesh(*args, **kwargs):
+        built.append(1)
+        return mesh(*args, **kwargs)
+
+    monkeypatch.setattr(store, "mesh", counting_mesh)
     poses = np.repeat(np.eye(4)[None], 400, 0)
     poses[:, 0, 3] = np.linspace(0, 0.3, 400)
     stub = client.stub
@@ -496,9 +520,9 @@ def test_deadline_stops_a_long_walkthrough(client, server, scene_id):
     code = code_of(stub.RecordWalkthrough, req, timeout=0.5)
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED
     time.sleep(1.0)
-    done = server.service.walkthrough_frames
+    done = len(built)
     time.sleep(1.0)
-    assert server.service.walkthrough_frames == done < 400  # stopped, not finished
+    assert len(built) == done < 400  # stopped, not finished
 
 
 # -- protocol robustness -------------------------------------------------------------------

@@ -29,8 +29,10 @@ import torch
 
 from .. import wire
 from ..camera import Intrinsics, Trajectory, parse_trajectory, pose_from_wire
-from ..errors import Ex4dError, InputError
+from ..errors import Cancelled, Ex4dError, InputError
+from ..generation import SamplingParams
 from ..geometry import RenderOptions, export_mesh, render
+from ..scene import render_trajectory, save_walkthrough
 from ..wire import (
     bridge_pb2_grpc,
     common_pb2,
@@ -65,6 +67,12 @@ _MASK_STYLE = {
     view_pb2.MASK_STYLE_UNSPECIFIED: "face",
     view_pb2.MASK_STYLE_FACE: "face",
     view_pb2.MASK_STYLE_REFERENCE: "reference",
+}
+_DEPTH_KIND = {
+    scenes_pb2.DEPTH_KIND_UNSPECIFIED: "depth",
+    scenes_pb2.DEPTH_KIND_DEPTH: "depth",
+    scenes_pb2.DEPTH_KIND_DISPARITY: "disparity",
+    scenes_pb2.DEPTH_KIND_RELATIVE: "relative",
 }
 _JOB_STATE = {s: getattr(jobs_pb2, f"JOB_STATE_{s.value}") for s in JobState}
 
@@ -247,10 +255,12 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         self.batch_pool = ThreadPoolExecutor(
             max(1, config.batch_workers), thread_name_prefix="ex4d-batch"
         )
-        # Counters for tests and the benchmark.
-        self.active_views = 0
-        self.renders_done = 0
-        self.walkthrough_frames = 0
+        self._view_options = {
+            wire_style: RenderOptions(
+                backend=config.render_backend, mask_style=style, device=self.device
+            )
+            for wire_style, style in _MASK_STYLE.items()
+        }
 
     def close(self) -> None:
         self.worker.stop()
@@ -359,29 +369,14 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         return scene_info(rec, created)
 
     def _scene_from_video(self, h: scenes_pb2.UploadHeader, staging: Path):
-        from ..depth import ProvidedDepth, TransformersDepth
-        from ..scene import reconstruct
-        from ..video import read_video
+        from ..scene import DepthSpec, load_clip, reconstruct
 
         video = staging / "video_chunk"
         if not video.is_file() or video.stat().st_size == 0:
             raise InputError("the upload carried no video data")
         named = video.rename(staging / f"video{Path(h.filename).suffix.lower()}")
         o = h.options
-        try:
-            clip = read_video(
-                named,
-                num_frames=o.num_frames or None,
-                max_size=o.max_size or self.config.default_max_size,
-                multiple_of=16,
-            )
-        except Ex4dError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - decoder errors on corrupt input
-            raise InputError(
-                f"the video could not be decoded ({type(exc).__name__}: {exc})"
-            ) from None
-        t, height, width = clip.frames.shape[:3]
+        clip = load_clip(named, o.num_frames or None, o.max_size or self.config.default_max_size)
         if h.has_depth:
             raw = staging / "depth_chunk"
             if not raw.is_file():
@@ -391,25 +386,27 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             suffix = ".npz" if magic.startswith(b"PK") else ".npy" if magic == b"\x93NUMPY" else ""
             if not suffix:
                 raise InputError("depth must be a .npz or .npy file ([T, H, W] depth)")
-            kinds = {0: "depth", 1: "depth", 2: "disparity", 3: "relative"}
-            estimator = ProvidedDepth(
-                raw.rename(staging / f"depth{suffix}"),
+            depth = DepthSpec(
+                provided=raw.rename(staging / f"depth{suffix}"),
                 scale=o.depth_scale or 1.0,
-                kind=kinds[o.depth_kind],
-                resize=True,
+                kind=_DEPTH_KIND[o.depth_kind],
             )
         else:
-            estimator = TransformersDepth(self.config.depth_model, device=self.config.device)
+            depth = DepthSpec(model=self.config.depth_model, device=self.config.device)
+        estimator = depth.estimator()
+        k = None
         if h.HasField("intrinsics"):
-            k = wire.intrinsics_from_msg(h.intrinsics, width, height)
-        elif o.focal_px:
-            k = Intrinsics(o.focal_px, o.focal_px, width / 2, height / 2, width, height)
-        elif o.fov_x_deg:
-            k = Intrinsics.from_fov(width, height, fov_x_deg=o.fov_x_deg)
-        else:
-            k = None
-        scene = reconstruct(clip, estimator, intrinsics=k, progress=False)
-        scene.source = Path(h.filename).name[:200]
+            k = wire.intrinsics_from_msg(h.intrinsics, clip.width, clip.height)
+        scene = reconstruct(
+            clip,
+            estimator,
+            # Explicit intrinsics win over a focal length, which wins over a field of view.
+            intrinsics=k,
+            focal_px=(o.focal_px or None) if k is None else None,
+            fov_x_deg=(o.fov_x_deg or None) if k is None and not o.focal_px else None,
+            source=Path(h.filename).name[:200],
+            progress=False,
+        )
         return scene, estimator.name
 
     @rpc_errors
@@ -518,16 +515,8 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
 
     # -- view ----------------------------------------------------------------------------
 
-    async def View(self, request_iterator, context):
-        self.active_views += 1
-        try:
-            async for reply in self._view(request_iterator, context):
-                yield reply
-        finally:
-            self.active_views -= 1
-
     @rpc_errors
-    async def _view(self, request_iterator, context):
+    async def View(self, request_iterator, context):
         slot = _PoseSlot()
         error: BaseException | None = None
         finished = False
@@ -607,13 +596,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         )
         opts = req.options
         mesh = self.store.mesh(item.scene_id, t, self.device)
-        out = render(
-            mesh,
-            item.c2w,
-            k,
-            backend=self.config.render_backend,
-            mask_style=_MASK_STYLE[opts.mask_style],
-        )
+        out = render(mesh, item.c2w, k, self._view_options[opts.mask_style])
         color, mask = _to_numpy(out.color), _to_numpy(out.mask)
         t1 = time.perf_counter()
         reply = view_pb2.ViewReply(
@@ -649,7 +632,6 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         reply.timings.wait_ms = (t0 - item.arrived) * 1e3
         reply.timings.render_ms = (t1 - t0) * 1e3
         reply.timings.encode_ms = (t2 - t1) * 1e3
-        self.renders_done += 1
         return reply
 
     # -- paths ---------------------------------------------------------------------------
@@ -723,15 +705,14 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             v = getattr(request, name)
             if not math.isfinite(v) or v < 0:
                 raise InputError(f"{name} {v} must be a finite number >= 0")
-        params = GenerationParams(
-            scene_id=rec.scene_id,
-            trajectory=traj,
+        sampling = SamplingParams(
             prompt=request.prompt or None,
             negative_prompt=request.negative_prompt or None,
             seed=int(request.seed),
             num_inference_steps=request.num_inference_steps or None,
             guidance_scale=request.guidance_scale or None,
         )
+        params = GenerationParams(scene_id=rec.scene_id, trajectory=traj, sampling=sampling)
         return job_msg(await asyncio.to_thread(self.worker.submit, params))
 
     @rpc_errors
@@ -829,33 +810,26 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         staging: Path,
         cancel: threading.Event,
     ) -> None:
-        from ..video import write_video
-
-        n = len(traj)
-        if frames is None:
-            frames = (
-                np.round(np.linspace(0, rec.num_frames - 1, n)).astype(int)
-                if n > 1
-                else np.zeros(1, int)
+        scene = self.store.load(rec.scene_id)
+        options = RenderOptions(
+            backend=self.config.render_backend,
+            mask_style=_MASK_STYLE[req.mask_style],
+            device=self.device,
+        )
+        try:
+            result = render_trajectory(
+                scene,
+                traj,
+                options,
+                frame_indices=frames,
+                meshes=lambda t: self.store.mesh(rec.scene_id, t, self.device),
+                progress=False,
+                cancel=cancel,
             )
-        k = traj.intrinsics
-        assert k is not None
-        video = np.zeros((n, k.height, k.width, 3), np.uint8)
-        style = _MASK_STYLE[req.mask_style]
-        self.walkthrough_frames = 0
-        for i in range(n):
-            if cancel.is_set():
-                raise asyncio.CancelledError()
-            mesh = self.store.mesh(rec.scene_id, int(frames[i]), self.device)
-            out = render(
-                mesh, traj.poses[i], k, backend=self.config.render_backend, mask_style=style
-            )
-            video[i] = _to_numpy(out.color)
-            self.walkthrough_frames += 1
+        except Cancelled:
+            raise asyncio.CancelledError() from None
         fps = traj.fps or rec.fps
-        write_video(staging / "walkthrough.mp4", video, fps, crf=int(req.crf or 18))
-        times = np.arange(n) / fps
-        replace(traj, fps=fps, times=times).save(staging / "walkthrough.poses.json", system)
+        save_walkthrough(result, staging, fps, crf=int(req.crf or 18), coordinate_system=system)
 
 
 def _rmtree(path: Path) -> None:

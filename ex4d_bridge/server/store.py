@@ -41,7 +41,7 @@ import numpy as np
 
 from ..camera import Intrinsics
 from ..errors import InputError
-from ..geometry import DWMesh
+from ..geometry import DWMesh, DWMeshOptions
 from ..scene import Scene
 from ..wire import BundleLimitError, decode_bundle, encode_bundle
 from .errors import LimitError, NotFoundError
@@ -68,7 +68,7 @@ def scene_content_id(scene: Scene) -> str:
         "shape": list(scene.frames.shape),
         "intrinsics": scene.intrinsics.to_dict(),
         "fps": float(scene.fps),
-        "mesh_options": scene.mesh_options,
+        "mesh_options": scene.mesh_options.to_dict(),
     }
     h.update(json.dumps(meta, sort_keys=True).encode())
     h.update(np.ascontiguousarray(scene.frames, np.uint8).data)
@@ -105,7 +105,7 @@ class SceneRecord:
             "created_unix_s": self.created_unix_s,
             "size_bytes": self.size_bytes,
             "source": scene.source,
-            "mesh_options": scene.mesh_options,
+            "mesh_options": scene.mesh_options.to_dict(),
         }
 
     @classmethod
@@ -327,12 +327,11 @@ class SceneStore:
         try:
             intr = Intrinsics.from_dict(m["intrinsics"])
             fps = float(m["fps"])
-            mesh_options = dict(m.get("mesh_options") or {})
+            mesh_options = DWMeshOptions.from_dict(m.get("mesh_options"))
+        except InputError as exc:
+            raise InputError(f"scene bundle mesh options are invalid: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"scene bundle manifest is malformed: {exc}") from None
-        allowed = {"border_depth", "min_angle_deg", "max_extent_ratio"}
-        if not set(mesh_options) <= allowed:
-            raise InputError(f"scene bundle mesh options {sorted(mesh_options)} are not allowed")
         if not (np.isfinite(fps) and fps > 0):
             raise InputError(f"scene bundle fps {fps} is invalid")
         scene = Scene(
