@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from bench.common import emit, environment, timed
+from ex4d_bridge.generation.adapter import conditioned_forward
 
 GIB = 1 << 30
 GOALS = {"gpu_forward_s": 0.7, "gpu_clip_25_steps_s": 35.0, "gpu_peak_gb": 40.0}
@@ -303,8 +304,8 @@ def _bench_full_tier(spec: Spec, dev: Device, repeat: int, compile_blocks: bool)
             transformer(x, t, text, image, return_dict=False)
 
     def with_adapter() -> None:
-        with injector.active(tokens):
-            forward()
+        with torch.no_grad():
+            conditioned_forward(transformer, injector, tokens, x, t, text, image)
 
     forward_s: dict = {}
     transformer.disable_adapters()
@@ -378,8 +379,8 @@ def _bench_fp8_tier(spec: Spec, dev: Device, repeat: int) -> dict:
     dev.reset_peak()
 
     def forward() -> None:
-        with torch.no_grad(), injector.active(tokens):
-            transformer(x, t, text, image, return_dict=False)
+        with torch.no_grad():
+            conditioned_forward(transformer, injector, tokens, x, t, text, image)
 
     out["forward_s"] = timed(forward, repeat, dev.sync)
     out["peak_gb_forward"] = dev.peak_gb()

@@ -192,7 +192,7 @@ def random_pipeline(spec: Spec, device: torch.device, cache_dir: Path):
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    from ex4d_bridge.generation import DEFAULT_PROMPT, EX4DPipeline
+    from ex4d_bridge.generation import DEFAULT_PROMPT, EX4DPipeline, PipelineOptions
     from ex4d_bridge.generation.loading import image_processor_class
     from ex4d_bridge.generation.memory import resolve_plan
     from ex4d_bridge.generation.presets import custom_preset, match_preset
@@ -236,12 +236,7 @@ def random_pipeline(spec: Spec, device: torch.device, cache_dir: Path):
         device=device,
         plan=plan,
         adapter=None,
-        lora_rank=None,
-        lora_alpha=None,
-        strict=True,
-        extra_loras=(),
-        attention_backend=None,
-        compile=False,
+        options=PipelineOptions(device=device),
     )
 
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from float_tolerance import assert_outputs_close
 
 from ex4d_bridge.cli import main
 from ex4d_bridge.errors import InputError
@@ -229,7 +230,7 @@ def test_the_saved_adapter_loads_into_the_pipeline_and_changes_its_output(traine
     out = run(tuned)
     assert np.abs(out - untrained).mean() > 1e-3
     plain.load_adapter(result.adapter)
-    np.testing.assert_array_equal(run(plain), out)
+    assert_outputs_close(run(plain), out)  # two pipeline instances: equal up to rounding
 
 
 # ---------------------------------------------------------------- checkpoints and resume
@@ -242,7 +243,9 @@ def test_resume_continues_exactly(base, two_samples, tmp_path):
     assert first.checkpoint.name == "step-0000003"
     second = train(config(two_samples, tmp_path / "split", base, steps=6, resume="latest", **opts))
     assert second.step == 6 and len(second.losses) == 3
-    assert first.losses + second.losses == straight.losses  # bit for bit
+    # Bit for bit: both runs build the same pipeline the same way in this process and draw the
+    # same samples, so this is the same program on the same data (what exact resume means).
+    assert first.losses + second.losses == straight.losses
     a, b = read_adapter(straight.adapter).tensors, read_adapter(second.adapter).tensors
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     log = [

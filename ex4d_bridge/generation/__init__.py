@@ -14,6 +14,8 @@ from .interface import (
     GenerationRequest,
     NovelViewCompleter,
     ProgressCallback,
+    SamplingParams,
+    generate_views,
 )
 from .prompts import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT
 
@@ -21,6 +23,7 @@ _LAZY = {
     "EX4DPipeline": "pipeline",
     "reference_sigmas": "pipeline",
     "load_completer": "completer",
+    "PipelineOptions": "options",
     "ConditionEncoder": "condition",
     "erode_masks": "condition",
     "resize_inputs": "condition",
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from .completer import load_completer
     from .condition import ConditionEncoder, erode_masks, resize_inputs
     from .memory import TIERS, MemoryPlan, select_tier
+    from .options import PipelineOptions
     from .pipeline import EX4DPipeline, reference_sigmas
     from .presets import PRESETS, Preset, get_preset
     from .tiny import save_tiny_base
@@ -69,11 +73,14 @@ __all__ = [
     "LoadReport",
     "MemoryPlan",
     "NovelViewCompleter",
+    "PipelineOptions",
     "Preset",
     "ProgressCallback",
+    "SamplingParams",
     "complete_frame",
     "complete_frames",
     "erode_masks",
+    "generate_views",
     "get_preset",
     "load_completer",
     "read_adapter",

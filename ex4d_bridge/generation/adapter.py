@@ -7,6 +7,8 @@
   hook, i.e. after the patch embedding and before the first block. diffusers flattens that
   output to tokens as ``flatten(2).transpose(1, 2)``, the same order in which the reference
   flattens its condition tokens, so adding before the flatten adds token to token.
+* :func:`conditioned_forward` is the one call of the LoRA'd transformer with condition tokens
+  injected: generation (both guidance passes) and training both make it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ ADAPTER_NAME = "ex4d"
 LORA_TARGET_PATTERN = (
     r"blocks\.\d+\.(?:(?:attn1|attn2)\.(?:to_q|to_k|to_v|to_out\.0)|ffn\.net\.(?:0\.proj|2))"
 )
-LORA_MODULES_PER_BLOCK = 10
 
 
 def add_ex4d_lora(
@@ -88,3 +89,30 @@ class ConditionInjector:
 
     def remove(self) -> None:
         self._handle.remove()
+
+
+def conditioned_forward(
+    transformer: nn.Module,
+    injector: ConditionInjector,
+    tokens: torch.Tensor,
+    hidden_states: torch.Tensor,
+    timestep: torch.Tensor,
+    text: torch.Tensor,
+    image: torch.Tensor,
+    *,
+    cache: str | None = None,
+) -> torch.Tensor:
+    """The transformer's flow prediction for ``hidden_states`` (noisy latents concatenated with
+    the I2V first-frame condition) with the condition ``tokens`` added after the patch
+    embedding. ``text``: prompt embeddings (padded to 512 tokens); ``image``: CLIP embeddings
+    of the first frame; ``cache``: the name of diffusers' cache context (generation keeps the
+    conditional and unconditional passes apart with it), None for none."""
+    context = transformer.cache_context(cache) if cache else contextlib.nullcontext()
+    with injector.active(tokens), context:
+        return transformer(
+            hidden_states=hidden_states,
+            timestep=timestep,
+            encoder_hidden_states=text,
+            encoder_hidden_states_image=image,
+            return_dict=False,
+        )[0]

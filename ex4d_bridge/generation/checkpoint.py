@@ -16,7 +16,8 @@ The released checkpoint (a torch state dict) uses the original Wan module names 
     blocks.N.ffn.0 / ffn.2         -> blocks.N.ffn.net.0.proj / ffn.net.2
     latent_encoder.{0,2,4}.*, latent_patch_embedding.*  (the condition encoder, same names)
 
-It carries no LoRA alpha: the reference always used rank 16 with alpha 16.
+It carries no LoRA alpha: the reference runs every LoRA at scale 1, so its alpha is its rank
+(read from the ``lora_A`` shapes; 16 for the released weights).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ ENCODER_KEYS = tuple(
     for m in ("latent_encoder.0", "latent_encoder.2", "latent_encoder.4", "latent_patch_embedding")
     for p in ("weight", "bias")
 )
-REFERENCE_LORA_ALPHA = 16.0
 
 _ORIGINAL_MODULES = {
     "self_attn.q": "attn1.to_q",
@@ -166,9 +166,9 @@ def from_original(state: dict[str, torch.Tensor], source: str = "<dict>") -> Ada
         )
     ranks = {int(v.shape[0]) for k, v in tensors.items() if ".lora_A." in k and v.ndim == 2}
     rank = ranks.pop() if len(ranks) == 1 else None
-    return AdapterWeights(
-        tensors, "original", rank, REFERENCE_LORA_ALPHA if rank else None, source, unused
-    )
+    # No alpha in this layout: the reference runs at scale alpha / rank = 1.
+    alpha = float(rank) if rank else None
+    return AdapterWeights(tensors, "original", rank, alpha, source, unused)
 
 
 def read_adapter(path: str | os.PathLike) -> AdapterWeights:

@@ -1,53 +1,50 @@
 """``ex4d-bridge generate``: render colour + mask videos -> completed novel-view videos.
 
 Reads ``color_<tag>.mp4`` and ``mask_<tag>.mp4`` written by ``ex4d-bridge render`` and writes
-``generated_<tag>.mp4`` next to them (or under ``--out``). Heavy packages are imported by the
-handler only.
+``generated_<tag>.mp4`` next to them (or under ``--out``), one frame per render frame at the
+render's size. Every render goes through :func:`~ex4d_bridge.generation.generate_views`, the
+call the server's generation jobs make, with the same defaults.
+
+The model flags (weights, memory tier and speed options) are defined once here and shared with
+``ex4d-bridge serve`` (:func:`add_model_arguments`, :func:`model_choice`). Heavy packages are
+imported by the handlers only.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 
 MEMORY_CHOICES = ("auto", "80gb", "48gb", "24gb", "12gb", "cpu")
+PRESET_CHOICES = ("auto", "tiny", "wan2.1-i2v-14b-480p")
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "generate",
-        help="complete rendered novel views with EX-4D video diffusion (or the classical "
-        "fallback when no weights are given)",
-        description="Complete the unseen regions of rendered novel views. Without --base and "
-        "--adapter the classical (non-diffusion) completion is used.",
-    )
-    p.add_argument("dir", help="directory with color_<tag>.mp4 and mask_<tag>.mp4 from `render`")
-    p.add_argument(
-        "--trajectory-tag",
-        action="append",
-        default=None,
-        metavar="TAG",
-        help="which render to complete, e.g. 90 for color_90.mp4 (repeatable; default: all)",
-    )
-    p.add_argument("--out", default=None, help="output directory (default: DIR)")
+def add_model_arguments(
+    p: argparse.ArgumentParser, *, device_flag: str = "--device", device_default: str = "auto"
+) -> None:
+    """The weights and memory/speed flags of ``generate`` and ``serve`` (``serve`` names the
+    device flag ``--generation-device``: its ``--device`` is the geometry's)."""
     w = p.add_argument_group("weights (local paths only; nothing is downloaded)")
     w.add_argument(
         "--base",
         metavar="PATH",
         help="diffusers-format Wan2.1-I2V-14B-480P directory "
-        "(Wan-AI/Wan2.1-I2V-14B-480P-Diffusers)",
+        "(Wan-AI/Wan2.1-I2V-14B-480P-Diffusers; default: $EX4D_WAN_BASE)",
     )
     w.add_argument(
-        "--adapter", metavar="PATH", help="EX-4D weights: ex4d.ckpt or an adapter .safetensors"
+        "--adapter",
+        metavar="PATH",
+        help="EX-4D weights: ex4d.ckpt or an adapter .safetensors (default: $EX4D_ADAPTER)",
     )
     w.add_argument(
         "--preset",
         default=None,
-        choices=["auto", "tiny", "wan2.1-i2v-14b-480p"],
+        choices=PRESET_CHOICES,
         help="model preset (default: detected from --base); tiny without --base uses random "
         "weights (plumbing test, output is noise)",
     )
@@ -58,33 +55,20 @@ def register(subparsers) -> None:
         metavar="PATH[:WEIGHT]",
         help="extra Wan LoRA, e.g. a 4-step distilled one (use with --steps 4 --guidance 1)",
     )
-    s = p.add_argument_group("sampling")
-    s.add_argument("--steps", type=int, default=None, help="denoising steps (default 25)")
-    s.add_argument("--guidance", type=float, default=None, help="CFG scale (default 5.0)")
-    s.add_argument("--shift", type=float, default=None, help="flow-matching shift (default 5)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--prompt", default=None, help="default: the EX-4D reference prompt")
-    s.add_argument("--negative-prompt", default=None)
-    s.add_argument(
-        "--size",
-        default=None,
-        help="generation size WxH (or N for NxN, or 'native'); renders are stretched to it "
-        "like the reference (default: the preset's, 512x512)",
-    )
-    s.add_argument(
-        "--erosion",
-        default="reference",
-        help="mask erosion: reference (random 2..8 px per frame), none, or a kernel size",
-    )
     m = p.add_argument_group("memory and speed")
-    m.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    m.add_argument(
+        device_flag,
+        dest="model_device",
+        default=device_default,
+        help="where the model runs: auto, cpu or cuda[:N]",
+    )
     m.add_argument(
         "--memory",
         default="auto",
         choices=MEMORY_CHOICES,
         help="memory tier: 80gb (all resident), 48gb (+ VAE tiling), 24gb (fp8 weights + "
-        "model offload), "
-        "12gb (block streaming); default: from the GPU's size",
+        "model offload + VAE tiling), 12gb (block streaming + VAE tiling); default: from the "
+        "GPU's size",
     )
     m.add_argument("--offload", default=None, choices=["none", "model", "group"])
     m.add_argument("--dtype", default=None, choices=["bf16", "fp16", "fp32"])
@@ -109,6 +93,51 @@ def register(subparsers) -> None:
         "--fuse-lora",
         action="store_true",
         help="merge the LoRAs into the base weights (a little faster per step)",
+    )
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="complete rendered novel views with EX-4D video diffusion (or the classical "
+        "fallback when no weights are given)",
+        description="Complete the unseen regions of rendered novel views. Without --base and "
+        "--adapter the classical (non-diffusion) completion is used.",
+    )
+    p.add_argument("dir", help="directory with color_<tag>.mp4 and mask_<tag>.mp4 from `render`")
+    p.add_argument(
+        "--trajectory-tag",
+        action="append",
+        default=None,
+        metavar="TAG",
+        help="which render to complete, e.g. 90 for color_90.mp4 (repeatable; default: all)",
+    )
+    p.add_argument("--out", default=None, help="output directory (default: DIR)")
+    add_model_arguments(p)
+    s = p.add_argument_group("sampling")
+    s.add_argument("--steps", type=int, default=None, help="denoising steps (default 25)")
+    s.add_argument("--guidance", type=float, default=None, help="CFG scale (default 5.0)")
+    s.add_argument("--shift", type=float, default=None, help="flow-matching shift (default 5)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--prompt", default=None, help="default: the EX-4D reference prompt")
+    s.add_argument("--negative-prompt", default=None)
+    s.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="frames the model generates (4k+1; default the preset's, 49); a render of another "
+        "length is resampled to it like the reference and the result mapped back",
+    )
+    s.add_argument(
+        "--size",
+        default=None,
+        help="generation size WxH (or N for NxN, or 'native'); renders are stretched to it "
+        "like the reference and the result back (default: the preset's, 512x512)",
+    )
+    s.add_argument(
+        "--erosion",
+        default="reference",
+        help="mask erosion: reference (random 2..8 px per frame), none, or a kernel size",
     )
     p.add_argument(
         "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
@@ -171,67 +200,120 @@ def find_renders(directory: Path, tags: list[str] | None) -> list[tuple[str, Pat
     return found
 
 
-def _model_options(args: argparse.Namespace) -> dict:
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which completer the model flags (and ``EX4D_WAN_BASE``/``EX4D_ADAPTER``) ask for."""
+
+    base: str | None
+    adapter: str | None
+    preset: str | None
+    options: Any  # PipelineOptions (imported lazily: it needs torch)
+
+    @property
+    def wants_model(self) -> bool:
+        """False: nothing configured, so the classical fallback."""
+        return self.base is not None or self.adapter is not None or self.preset == "tiny"
+
+    def check(self) -> None:
+        """Fail now, not when the first job runs, on a half or missing configuration."""
+        from .completer import check_weights
+
+        check_weights(self.base, self.adapter, self.preset)
+
+    def load(self):
+        """The configured completer (the pipeline loads now: minutes for the 14B model)."""
+        from .completer import load_completer
+
+        return load_completer(self.base, self.adapter, preset=self.preset, options=self.options)
+
+
+def pipeline_options(args: argparse.Namespace, *, tiny: bool = False):
+    """The :class:`~ex4d_bridge.generation.PipelineOptions` of the model flags."""
+    from .options import PipelineOptions
+
     cache = None if args.prompt_cache == "none" else args.prompt_cache
-    return {
-        "device": args.device,
-        "memory": args.memory,
-        "dtype": args.dtype,
-        "offload": args.offload,
-        "fp8": args.fp8,
-        "vae_tiling": args.vae_tiling,
-        "text_encoder_device": args.text_encoder_device,
-        "prompt_cache": cache,
-        "extra_loras": [_parse_lora(x) for x in args.lora],
-        "attention_backend": args.attention_backend,
-        "compile": args.compile,
-        "fuse_lora": args.fuse_lora,
-    }
+    if tiny and cache == "default":
+        cache = None  # random weights: nothing worth caching in the user's cache
+    return PipelineOptions(
+        device=args.model_device,
+        memory=args.memory,
+        dtype=args.dtype,
+        offload=args.offload,
+        fp8=args.fp8,
+        vae_tiling=args.vae_tiling,
+        text_encoder_device=args.text_encoder_device,
+        prompt_cache=cache,
+        extra_loras=tuple(_parse_lora(x) for x in args.lora),
+        attention_backend=args.attention_backend,
+        compile=args.compile,
+        fuse_lora=args.fuse_lora,
+    )
+
+
+def model_choice(args: argparse.Namespace) -> ModelChoice:
+    from .completer import configured_weights
+
+    base, adapter = configured_weights(args.base, args.adapter)
+    tiny = base is None and args.preset == "tiny"
+    return ModelChoice(
+        None if base is None else str(base),
+        None if adapter is None else str(adapter),
+        args.preset,
+        pipeline_options(args, tiny=tiny),
+    )
+
+
+def sampling_params(args: argparse.Namespace):
+    from .interface import SamplingParams
+
+    params = SamplingParams(
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        seed=args.seed,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        shift=args.shift,
+        mask_erosion=_parse_erosion(args.erosion),
+        num_frames=args.frames,
+        size=_parse_size(args.size),
+    )
+    params.check()
+    return params
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..video import read_mask_video, read_video, write_video
-    from .completer import ADAPTER_ENV, BASE_ENV, load_completer
-    from .condition import resize_inputs
-    from .interface import FallbackCompleter, GenerationRequest
+    from .completer import ADAPTER_ENV, BASE_ENV
+    from .interface import FallbackCompleter, GenerationRequest, generate_views
 
     quiet = getattr(args, "quiet", False)
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     directory = Path(args.dir)
     renders = find_renders(directory, args.trajectory_tag)
-    size = _parse_size(args.size)
-    erosion = _parse_erosion(args.erosion)
+    sampling = sampling_params(args)
     out_dir = Path(args.out) if args.out else directory
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    base = args.base or os.environ.get(BASE_ENV) or None
-    adapter = args.adapter or os.environ.get(ADAPTER_ENV) or None
-    if base is None and adapter is None and args.preset != "tiny":
+    choice = model_choice(args)
+    if not choice.wants_model:
         say(
             f"no --base/--adapter given (nor {BASE_ENV}/{ADAPTER_ENV}): using the classical "
             "completion fallback (no diffusion)"
         )
         completer = FallbackCompleter()
     else:
-        options = _model_options(args)
-        if base is None and args.preset == "tiny":
-            from .pipeline import EX4DPipeline
-
+        choice.check()
+        if choice.base is None:
             say("tiny preset with random weights: tests the plumbing, the output is noise")
-            options.pop("prompt_cache")
-            completer = EX4DPipeline.tiny(adapter=adapter, **options)
-        else:
-            completer = load_completer(base, adapter, preset=args.preset, **options)
+        completer = choice.load()
         info = completer.describe()
         say(
             f"EX-4D pipeline: preset {info['preset']} on {info['device']}, memory tier "
             f"{info['memory_tier']} ({info['dtype']}); " + "; ".join(info["applied"])
         )
 
-    if size is None and not completer.is_fallback:
-        size = (completer.preset.width, completer.preset.height)
     for tag, color_path, mask_path in renders:
         clip = read_video(color_path)
         masks = read_mask_video(mask_path)
@@ -242,17 +324,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{colors.shape[1]} but {mask_path.name} is {masks.shape[0]} frames of "
                 f"{masks.shape[2]}x{masks.shape[1]}: re-render the trajectory"
             )
-        if isinstance(size, tuple):
-            colors, masks = resize_inputs(colors, masks, size[1], size[0])
-        request = GenerationRequest(
-            colors=colors,
-            masks=masks,
-            prompt=args.prompt,
-            negative_prompt=args.negative_prompt,
-            seed=args.seed,
-            num_inference_steps=args.steps,
-            guidance_scale=args.guidance,
-        )
+        request = GenerationRequest(colors=colors, masks=masks, sampling=sampling)
         with tqdm(total=1, desc=f"generating {tag}", unit="step", disable=quiet) as bar:
 
             def progress(done: int, total: int, message: str, bar=bar) -> None:
@@ -260,21 +332,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.n = done
                 bar.set_postfix_str(message, refresh=True)
 
-            if completer.is_fallback:
-                frames = completer.generate(request, progress=progress)
-            else:
-                frames = completer(
-                    request.colors,
-                    request.masks,
-                    prompt=args.prompt,
-                    negative_prompt=args.negative_prompt,
-                    num_inference_steps=args.steps,
-                    guidance_scale=args.guidance,
-                    shift=args.shift,
-                    seed=args.seed,
-                    mask_erosion=erosion,
-                    progress=progress,
-                )
+            frames = generate_views(completer, request, progress=progress)
         path = write_video(out_dir / f"generated_{tag}.mp4", frames, clip.fps)
         say(f"{tag:>8}: {path} ({frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]})")
     return 0

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from .interface import FallbackCompleter, NovelViewCompleter
+from .options import PipelineOptions
 
 log = logging.getLogger(__name__)
 
@@ -16,33 +18,64 @@ BASE_ENV = "EX4D_WAN_BASE"  # local diffusers-format Wan2.1-I2V-14B-480P directo
 ADAPTER_ENV = "EX4D_ADAPTER"  # ex4d.ckpt or an adapter .safetensors
 
 
-def load_completer(
-    base: str | PathLike | None = None,
-    adapter: str | PathLike | None = None,
-    *,
-    preset: str | None = None,
-    **options: Any,
-) -> NovelViewCompleter:
-    """The EX-4D pipeline for ``base`` + ``adapter`` (or the ``EX4D_WAN_BASE`` /
-    ``EX4D_ADAPTER`` environment variables); ``preset="tiny"`` without weights gives the
-    random-weight tiny pipeline; with nothing configured, the classical fallback (which says
-    so once, when it first runs). ``options`` go to ``EX4DPipeline.from_pretrained``/``tiny``.
-    """
-    base = base or os.environ.get(BASE_ENV) or None
-    adapter = adapter or os.environ.get(ADAPTER_ENV) or None
-    if base is None and adapter is None:
-        if preset == "tiny":
-            from .pipeline import EX4DPipeline
+def configured_weights(
+    base: str | PathLike | None = None, adapter: str | PathLike | None = None
+) -> tuple[str | PathLike | None, str | PathLike | None]:
+    """``base`` and ``adapter``, each defaulting to its environment variable
+    (``EX4D_WAN_BASE``, ``EX4D_ADAPTER``)."""
+    return (
+        base or os.environ.get(BASE_ENV) or None,
+        adapter or os.environ.get(ADAPTER_ENV) or None,
+    )
 
-            return EX4DPipeline.tiny(**options)
-        log.info("no EX-4D weights configured: using the classical completion fallback")
-        return FallbackCompleter()
+
+def check_weights(
+    base: str | PathLike | None, adapter: str | PathLike | None, preset: str | None = None
+) -> None:
+    """Fail early, naming what to give, unless ``base`` and ``adapter`` are both set, both
+    unset (the fallback), or ``preset="tiny"`` runs without a base. Checks that the files exist
+    too (without loading anything)."""
+    if base is None and (adapter is None or preset == "tiny"):
+        if adapter is not None and not Path(adapter).is_file():
+            raise InputError(f"adapter weights {adapter} do not exist")
+        return
     if base is None or adapter is None:
         missing = "base model (--base)" if base is None else "adapter (--adapter, ex4d.ckpt)"
         raise InputError(
             f"EX-4D generation needs both the Wan2.1-I2V-14B-480P base directory and the EX-4D "
             f"adapter; the {missing} is not set"
         )
+    from .loading import check_base_dir
+
+    check_base_dir(base)
+    if not Path(adapter).is_file():
+        raise InputError(f"adapter weights {adapter} do not exist (give the path of ex4d.ckpt)")
+
+
+def load_completer(
+    base: str | PathLike | None = None,
+    adapter: str | PathLike | None = None,
+    *,
+    preset: str | None = None,
+    options: PipelineOptions | None = None,
+    **overrides: Any,
+) -> NovelViewCompleter:
+    """The EX-4D pipeline for ``base`` + ``adapter`` (or the ``EX4D_WAN_BASE`` /
+    ``EX4D_ADAPTER`` environment variables); ``preset="tiny"`` without a base gives the
+    random-weight tiny pipeline (with ``adapter`` loaded if given); with nothing configured,
+    the classical fallback (which says so once, when it first runs). ``options`` and keyword
+    ``overrides`` of its fields go to ``EX4DPipeline.from_pretrained``/``tiny``.
+    """
+    base, adapter = configured_weights(base, adapter)
+    check_weights(base, adapter, preset)
+    if base is None and preset != "tiny":
+        log.info("no EX-4D weights configured: using the classical completion fallback")
+        return FallbackCompleter()
     from .pipeline import EX4DPipeline
 
-    return EX4DPipeline.from_pretrained(base, adapter, preset=preset or "auto", **options)
+    if base is None:
+        return EX4DPipeline.tiny(adapter=adapter, options=options, **overrides)
+
+    return EX4DPipeline.from_pretrained(
+        base, adapter, options, preset=preset or "auto", **overrides
+    )

@@ -10,7 +10,7 @@ image encoder, tokenizer and a flow-matching Euler scheduler (shift 5). This cla
 
 and runs the same denoising loop as diffusers' I2V pipeline with the reference's sigma
 schedule (``linspace(1, 0, steps + 1)[:-1]``, shifted). With the adapter at its initial values
-the output equals the stock pipeline's exactly.
+the output equals the stock pipeline's up to float rounding.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,13 @@ import torch
 
 from ..errors import InputError
 from ..runtime import resolve_device
-from .adapter import ADAPTER_NAME, ConditionInjector, add_ex4d_lora, lora_config
+from .adapter import (
+    ADAPTER_NAME,
+    ConditionInjector,
+    add_ex4d_lora,
+    conditioned_forward,
+    lora_config,
+)
 from .checkpoint import (
     AdapterWeights,
     LoadReport,
@@ -48,22 +55,21 @@ from .condition import (
     resize_inputs,
     vae_mask_input,
 )
-from .interface import GenerationCancelled, GenerationRequest, ProgressCallback
-from .memory import MemoryPlan, apply_plan, resolve_plan
-from .presets import Preset, custom_preset, get_preset, match_preset
-from .prompts import (
-    DEFAULT_NEGATIVE_PROMPT,
-    DEFAULT_PROMPT,
-    PromptCache,
-    PromptEncoder,
-    default_cache_dir,
-    encoder_identity,
+from .frames import back_indices, sample_indices
+from .interface import (
+    SPATIAL_MULTIPLE,
+    TEMPORAL_STRIDE,
+    GenerationCancelled,
+    GenerationRequest,
+    ProgressCallback,
+    SamplingParams,
 )
+from .memory import MemoryPlan, apply_plan
+from .options import TINY_DEFAULTS, PipelineOptions, options_from
+from .presets import Preset, custom_preset, get_preset, match_preset
+from .prompts import PromptCache, PromptEncoder, encoder_identity
 
 log = logging.getLogger(__name__)
-
-SPATIAL_MULTIPLE = 16  # VAE stride 8 x patch size 2
-TEMPORAL_STRIDE = 4  # the VAE maps 4k+1 frames to k+1 latent frames
 
 
 def reference_sigmas(num_steps: int) -> np.ndarray:
@@ -108,8 +114,6 @@ class EX4DPipeline:
         self.load_report = load_report
         self.fused = fused
         self.injector = ConditionInjector(wan.transformer)
-        # (width, height) that `generate` stretches renders to; None keeps their size.
-        self.generation_size: tuple[int, int] | None = (preset.width, preset.height)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ construction
@@ -124,13 +128,7 @@ class EX4DPipeline:
         device: torch.device,
         plan: MemoryPlan,
         adapter: AdapterWeights | None,
-        lora_rank: int | None,
-        lora_alpha: float | None,
-        strict: bool,
-        extra_loras: Sequence[tuple[str | PathLike, float]],
-        attention_backend: str | None,
-        compile: bool | dict,
-        fuse_lora: bool = False,
+        options: PipelineOptions,
     ) -> EX4DPipeline:
         from .loading import quiet_torchvision_notice
 
@@ -148,8 +146,10 @@ class EX4DPipeline:
         )
         wan.set_progress_bar_config(disable=True)
         transformer = wan.transformer
-        rank = lora_rank or (adapter.rank if adapter else None) or preset.lora_rank
-        alpha = lora_alpha or (adapter.alpha if adapter else None) or preset.lora_alpha
+        rank = options.lora_rank or (adapter.rank if adapter else None) or preset.lora_rank
+        # Alpha: as given, else the adapter's (an original-layout ex4d.ckpt carries none and
+        # reads as alpha = rank), else the rank: LoRA scale alpha / rank = 1, as the reference.
+        alpha = options.lora_alpha or (adapter.alpha if adapter else None) or float(rank)
         hidden = (adapter.condition_hidden if adapter else None) or preset.condition_hidden
         inner = transformer.config.num_attention_heads * transformer.config.attention_head_dim
         condition_encoder = ConditionEncoder(wan.vae.config.z_dim, hidden, inner)
@@ -159,29 +159,31 @@ class EX4DPipeline:
             report = load_into(
                 adapter_targets(transformer, condition_encoder, ADAPTER_NAME),
                 adapter,
-                strict=strict,
+                strict=options.strict,
             )
             log.info(report.summary())
             if not report.ok:
                 log.warning("adapter loaded non-strictly: %s", report.summary())
-        if extra_loras:
-            cls._load_extra_loras(wan, extra_loras)
+        if options.extra_loras:
+            cls._load_extra_loras(wan, options.extra_loras)
         fused = []
-        if fuse_lora:
+        if options.fuse_lora:
             # Merge every active LoRA into the base weights: no per-layer LoRA work at run time.
             names = list(transformer.active_adapters())
             transformer.fuse_lora(lora_scale=1.0, adapter_names=names)
             fused.append(f"LoRA fused into the base weights ({', '.join(names)})")
         applied = fused + apply_plan(wan, condition_encoder, plan, device)
-        if attention_backend:
-            _set_attention_backend(transformer, attention_backend)
-            applied.append(f"attention backend {attention_backend}")
-        if compile:
+        if options.attention_backend:
+            _set_attention_backend(transformer, options.attention_backend)
+            applied.append(f"attention backend {options.attention_backend}")
+        if options.compile:
             # Group offload hooks move weights inside each block: no full graph there.
             default = {"fullgraph": plan.offload != "group"}
-            options = compile if isinstance(compile, dict) else default
-            transformer.compile_repeated_blocks(**options)
-            applied.append(f"regional compile of the transformer blocks {options}")
+            compile_options = (
+                dict(options.compile) if isinstance(options.compile, Mapping) else default
+            )
+            transformer.compile_repeated_blocks(**compile_options)
+            applied.append(f"regional compile of the transformer blocks {compile_options}")
         return cls(
             wan,
             condition_encoder,
@@ -191,7 +193,7 @@ class EX4DPipeline:
             plan=plan,
             applied=applied,
             load_report=report,
-            fused=bool(fuse_lora),
+            fused=bool(options.fuse_lora),
         )
 
     @staticmethod
@@ -215,49 +217,25 @@ class EX4DPipeline:
         cls,
         base: str | PathLike,
         adapter: str | PathLike | None = None,
+        options: PipelineOptions | None = None,
         *,
         preset: str = "auto",
-        device: str | torch.device = "auto",
-        memory: str = "auto",
-        dtype: str | torch.dtype | None = None,
-        offload: str | None = None,
-        fp8: bool | None = None,
-        vae_tiling: bool | None = None,
-        text_encoder_device: str | None = None,
-        prompt_cache: str | PathLike | None = "default",
-        extra_loras: Sequence[tuple[str | PathLike, float]] = (),
-        attention_backend: str | None = None,
-        compile: bool | dict = False,
-        fuse_lora: bool = False,
-        strict: bool = True,
-        lora_rank: int | None = None,
-        lora_alpha: float | None = None,
+        **overrides: Any,
     ) -> EX4DPipeline:
         """Load a local diffusers-format Wan2.1 I2V directory and the EX-4D adapter.
 
         ``adapter``: ``ex4d.ckpt`` (original key layout) or a ``.safetensors`` written by
         :meth:`save_adapter`; None leaves the adapter at its (no-op) initial values.
-        ``memory``: a tier of :mod:`.memory` (``auto``, ``80gb``, ``24gb``, ``12gb``, ``cpu``);
-        ``dtype``, ``offload``, ``fp8``, ``vae_tiling`` and ``text_encoder_device`` override
-        single fields of it. ``prompt_cache``: a directory, ``"default"``
-        (``~/.cache/ex4d-bridge/prompt-embeds``) or None. ``extra_loras``: (path, weight) pairs
-        of diffusers- or original-format Wan LoRAs. ``strict=False`` loads an adapter that does
-        not fit completely, with a warning listing what did not. ``fuse_lora`` merges the
-        LoRAs into the base weights (faster; the adapter can then not be reloaded in place).
-        ``compile``: True or ``torch.compile`` keyword arguments for the transformer blocks.
+        ``options``: a :class:`PipelineOptions` (memory tier, device, dtype, offload, prompt
+        cache, extra LoRAs, ...); keyword ``overrides`` replace single fields of it, e.g.
+        ``from_pretrained(base, adapter, memory="24gb")``. ``preset``: ``auto`` detects it from
+        the transformer's config.
         """
         from . import loading
 
-        dev = resolve_device(device)
-        plan = resolve_plan(
-            memory,
-            dev,
-            dtype=dtype,
-            offload=offload,
-            fp8=fp8,
-            vae_tiling=vae_tiling,
-            text_encoder_device=text_encoder_device,
-        )
+        opts = options_from(options, overrides, PipelineOptions())
+        dev = resolve_device(opts.device)
+        plan = opts.plan(dev)
         base_dir = loading.check_base_dir(base)
         weights = read_adapter(adapter) if adapter is not None else None
         transformer = loading.load_transformer(base_dir, plan.dtype)
@@ -274,12 +252,12 @@ class EX4DPipeline:
         }
         te_dtype = plan.text_encoder_dtype
         cache = None
-        if prompt_cache is not None:
-            directory = default_cache_dir() if prompt_cache == "default" else Path(prompt_cache)
+        cache_dir = opts.prompt_cache_dir()
+        if cache_dir is not None:
             identity = encoder_identity(
                 [base_dir / "text_encoder", base_dir / "tokenizer"], te_dtype
             )
-            cache = PromptCache(directory, identity)
+            cache = PromptCache(cache_dir, identity)
         prompt_encoder = PromptEncoder(
             components["tokenizer"],
             load_text_encoder=lambda: loading.load_text_encoder(base_dir, te_dtype),
@@ -294,13 +272,7 @@ class EX4DPipeline:
             device=dev,
             plan=plan,
             adapter=weights,
-            lora_rank=lora_rank,
-            lora_alpha=lora_alpha,
-            strict=strict,
-            extra_loras=extra_loras,
-            attention_backend=attention_backend,
-            compile=compile,
-            fuse_lora=fuse_lora,
+            options=opts,
         )
 
     @classmethod
@@ -309,31 +281,26 @@ class EX4DPipeline:
         *,
         seed: int = 0,
         adapter: str | PathLike | None = None,
-        device: str | torch.device = "cpu",
-        memory: str = "auto",
-        prompt_cache: str | PathLike | None = None,
-        lora_rank: int | None = None,
-        lora_alpha: float | None = None,
-        strict: bool = True,
-        extra_loras: Sequence[tuple[str | PathLike, float]] = (),
-        attention_backend: str | None = None,
-        compile: bool | dict = False,
-        fuse_lora: bool = False,
-        **plan_overrides: Any,
+        options: PipelineOptions | None = None,
+        **overrides: Any,
     ) -> EX4DPipeline:
-        """The ``tiny`` preset: random weights from ``seed``, no files needed."""
+        """The ``tiny`` preset: random weights from ``seed``, no files needed. ``options``
+        default to the CPU without a prompt cache; keyword ``overrides`` as in
+        :meth:`from_pretrained`."""
         from .tiny import build_tiny_components
 
-        dev = resolve_device(device)
-        plan = resolve_plan(memory, dev, **plan_overrides)
+        opts = options_from(options, overrides, TINY_DEFAULTS)
+        dev = resolve_device(opts.device)
+        plan = opts.plan(dev)
         components = build_tiny_components(seed)
         text_encoder = _cast(components.pop("text_encoder"), plan.text_encoder_dtype)
         _cast(components["transformer"], plan.dtype)
         _cast(components["vae"], plan.vae_dtype)
         _cast(components["image_encoder"], plan.image_encoder_dtype)
         cache = None
-        if prompt_cache is not None:
-            cache = PromptCache(prompt_cache, f"tiny-seed{seed}-{plan.text_encoder_dtype}")
+        cache_dir = opts.prompt_cache_dir()
+        if cache_dir is not None:
+            cache = PromptCache(cache_dir, f"tiny-seed{seed}-{plan.text_encoder_dtype}")
         prompt_encoder = PromptEncoder(
             components["tokenizer"],
             text_encoder,
@@ -348,13 +315,7 @@ class EX4DPipeline:
             device=dev,
             plan=plan,
             adapter=read_adapter(adapter) if adapter is not None else None,
-            lora_rank=lora_rank,
-            lora_alpha=lora_alpha,
-            strict=strict,
-            extra_loras=extra_loras,
-            attention_backend=attention_backend,
-            compile=compile,
-            fuse_lora=fuse_lora,
+            options=opts,
         )
 
     # ------------------------------------------------------------------ adapter I/O
@@ -402,8 +363,10 @@ class EX4DPipeline:
                 "pipeline with the other adapter instead"
             )
         weights = read_adapter(path)
-        if weights.rank not in (None, self.lora_rank) or (
-            weights.format == "ex4d-bridge" and weights.alpha != self.lora_alpha
+        # An original-layout file reads as alpha = rank (scale 1), so both formats are checked.
+        if weights.rank not in (None, self.lora_rank) or weights.alpha not in (
+            None,
+            self.lora_alpha,
         ):
             raise InputError(
                 f"{path} has LoRA rank {weights.rank}, alpha {weights.alpha}; this pipeline was "
@@ -416,14 +379,15 @@ class EX4DPipeline:
 
     # ------------------------------------------------------------------ generation
 
-    def _check(self, colors, masks, source_frame) -> np.ndarray:
+    def _check(self, colors: np.ndarray, masks: np.ndarray, first_frame) -> None:
         check_condition_inputs(colors, masks)
         t, h, w = masks.shape
         if (t - 1) % TEMPORAL_STRIDE != 0:
             lower = (t - 1) // TEMPORAL_STRIDE * TEMPORAL_STRIDE + 1
             raise InputError(
                 f"{t} frames: the Wan VAE takes 4k+1 frames (e.g. 49); use the first {lower} "
-                f"or render {lower + TEMPORAL_STRIDE}"
+                f"or render {lower + TEMPORAL_STRIDE}, or call generate(), which resamples any "
+                "render to the preset's frame count"
             )
         if h % SPATIAL_MULTIPLE or w % SPATIAL_MULTIPLE:
             raise InputError(
@@ -433,19 +397,16 @@ class EX4DPipeline:
         grid = max(h, w) // SPATIAL_MULTIPLE
         if grid > self.transformer.config.rope_max_seq_len:
             raise InputError(f"frame size {w}x{h} is larger than this model supports")
-        if source_frame is None:
-            return colors[0]
-        if (
-            not isinstance(source_frame, np.ndarray)
-            or source_frame.dtype != np.uint8
-            or source_frame.shape != (h, w, 3)
+        if first_frame is not None and (
+            not isinstance(first_frame, np.ndarray)
+            or first_frame.dtype != np.uint8
+            or first_frame.shape != (h, w, 3)
         ):
             raise InputError(
-                f"source_frame must be a uint8 array [{h}, {w}, 3] like the render frames, got "
-                f"{getattr(source_frame, 'dtype', type(source_frame).__name__)} "
-                f"{getattr(source_frame, 'shape', '')}"
+                f"first_frame must be a uint8 array [{h}, {w}, 3] like the render frames, got "
+                f"{getattr(first_frame, 'dtype', type(first_frame).__name__)} "
+                f"{getattr(first_frame, 'shape', '')}"
             )
-        return source_frame
 
     def _encode_latents(self, video: torch.Tensor) -> torch.Tensor:
         """Normalised posterior mode of the VAE (what the reference's VAE.encode returns)."""
@@ -531,78 +492,67 @@ class EX4DPipeline:
         self,
         colors: np.ndarray,
         masks: np.ndarray,
-        source_frame: np.ndarray | None = None,
-        prompt: str | None = None,
-        negative_prompt: str | None = None,
+        first_frame: np.ndarray | None = None,
         *,
-        num_inference_steps: int | None = None,
-        guidance_scale: float | None = None,
-        shift: float | None = None,
-        seed: int = 0,
-        mask_erosion: str | int | None = "reference",
+        sampling: SamplingParams | None = None,
         output_type: str = "uint8",
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        **sampling_fields: Any,
     ) -> np.ndarray | torch.Tensor:
-        """Generate the completed video.
+        """Generate the completed video of a render that already fits the model.
 
         Args:
-            colors: uint8 [T, H, W, 3] render colours (T = 4k+1, H and W multiples of 16).
+            colors: uint8 [T, H, W, 3] render colours (T = 4k+1, H and W multiples of 16);
+                :meth:`generate` fits any render first.
             masks: bool [T, H, W], True where the render saw a real surface.
-            source_frame: uint8 [H, W, 3] image conditioning; default ``colors[0]``.
-            prompt, negative_prompt: default the EX-4D reference prompts.
-            num_inference_steps, guidance_scale, shift: default the preset's (25, 5.0, 5.0);
-                guidance 1.0 (or less) skips the unconditional pass.
-            seed: noise and mask-erosion seed; equal seeds give equal outputs.
-            mask_erosion: ``"reference"`` (random 2..8 per frame), an int kernel or None.
+            first_frame: uint8 [H, W, 3] image conditioning; default the masked render's frame
+                0 (``colors[0]`` where the eroded ``masks[0]`` is set), as the reference.
+            sampling: a :class:`SamplingParams`; keyword ``sampling_fields`` replace single
+                fields of it (``seed=3``, ``num_inference_steps=4``, ``mask_erosion=None``,
+                ...). Defaults: the preset's steps, guidance and shift (25, 5.0, 5.0), the
+                reference prompts and erosion. Its ``num_frames`` and ``size`` are ignored
+                here (the render's are used).
             output_type: ``"uint8"`` [T, H, W, 3], ``"float"`` (in [0, 1]) or ``"latent"``.
         """
-        source = self._check(colors, masks, source_frame)
+        params = replace(sampling or SamplingParams(), **sampling_fields)
+        self._check(colors, masks, first_frame)
         if output_type not in ("uint8", "float", "latent"):
             raise InputError(f"output_type {output_type!r} is not one of uint8, float, latent")
-        default_steps = self.preset.num_inference_steps
-        steps = int(default_steps if num_inference_steps is None else num_inference_steps)
-        guidance = float(self.preset.guidance_scale if guidance_scale is None else guidance_scale)
-        if steps < 1:
-            raise InputError(f"num_inference_steps must be >= 1, got {steps}")
-        if not 0 <= int(seed) < 2**63:
-            raise InputError(f"seed must be a non-negative integer, got {seed}")
+        params = params.resolved(self.preset)
+        eroded = erode_masks(masks, params.mask_erosion, params.seed)
+        if first_frame is None:
+            # The reference conditions on frame 0 of its masked input video, (colour * mask).
+            first_frame = colors[0] * eroded[0][..., None].astype(np.uint8)
         with self._lock:
             try:
                 return self._generate(
                     colors,
-                    erode_masks(masks, mask_erosion, seed),
-                    source,
-                    DEFAULT_PROMPT if prompt is None else prompt,
-                    DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt,
-                    steps,
-                    guidance,
-                    self.preset.shift if shift is None else float(shift),
-                    int(seed),
-                    output_type,
-                    progress,
-                    cancel,
+                    eroded,
+                    first_frame,
+                    params,
+                    output_type=output_type,
+                    progress=progress,
+                    cancel=cancel,
                 )
             finally:
                 self.wan.maybe_free_model_hooks()
 
     def _generate(
         self,
-        colors,
-        masks,
-        source,
-        prompt,
-        negative_prompt,
-        steps,
-        guidance,
-        shift,
-        seed,
-        output_type,
-        progress,
-        cancel,
+        colors: np.ndarray,
+        masks: np.ndarray,
+        first_frame: np.ndarray,
+        sampling: SamplingParams,
+        *,
+        output_type: str,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
     ):
+        """The denoising loop; ``masks`` are already eroded and ``sampling`` is resolved."""
         wan, transformer, device = self.wan, self.transformer, self.device
         dtype = self.plan.dtype
+        steps, guidance = sampling.num_inference_steps, sampling.guidance_scale
         total = steps + 2
         report = progress or (lambda done, total, message: None)
 
@@ -613,43 +563,48 @@ class EX4DPipeline:
         check_cancel()
         t_count = masks.shape[0]
         do_cfg = guidance > 1.0
-        prompt_embeds = self.prompts.encode(prompt).to(device=device, dtype=dtype)
+        prompt_embeds = self.prompts.encode(sampling.prompt).to(device=device, dtype=dtype)
         negative_embeds = None
         if do_cfg:
-            negative_embeds = self.prompts.encode(negative_prompt).to(device=device, dtype=dtype)
+            negative_embeds = self.prompts.encode(sampling.negative_prompt).to(
+                device=device, dtype=dtype
+            )
         scheduler = wan.scheduler
-        scheduler.set_shift(shift)
+        scheduler.set_shift(sampling.shift)
         scheduler.set_timesteps(steps, device=device, sigmas=reference_sigmas(steps))
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        image_embeds, latents, condition = self.encode_source(source, t_count, generator)
+        generator = torch.Generator(device="cpu").manual_seed(sampling.seed)
+        image_embeds, latents, condition = self.encode_source(first_frame, t_count, generator)
         tokens = self.encode_condition(colors, masks)
-        report(1, total, "encoded the prompt, source frame and render")
+        report(1, total, "encoded the prompt, first frame and render")
 
-        with self.injector.active(tokens):
-            for i, t in enumerate(scheduler.timesteps):
-                check_cancel()
-                model_input = torch.cat([latents, condition], dim=1).to(dtype)
-                timestep = t.expand(latents.shape[0])
-                with transformer.cache_context("cond"):
-                    noise_pred = transformer(
-                        hidden_states=model_input,
-                        timestep=timestep,
-                        encoder_hidden_states=prompt_embeds,
-                        encoder_hidden_states_image=image_embeds,
-                        return_dict=False,
-                    )[0]
-                if do_cfg:
-                    with transformer.cache_context("uncond"):
-                        noise_uncond = transformer(
-                            hidden_states=model_input,
-                            timestep=timestep,
-                            encoder_hidden_states=negative_embeds,
-                            encoder_hidden_states_image=image_embeds,
-                            return_dict=False,
-                        )[0]
-                    noise_pred = noise_uncond + guidance * (noise_pred - noise_uncond)
-                latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
-                report(i + 2, total, f"denoising step {i + 1}/{steps}")
+        for i, t in enumerate(scheduler.timesteps):
+            check_cancel()
+            model_input = torch.cat([latents, condition], dim=1).to(dtype)
+            timestep = t.expand(latents.shape[0])
+            noise_pred = conditioned_forward(
+                transformer,
+                self.injector,
+                tokens,
+                model_input,
+                timestep,
+                prompt_embeds,
+                image_embeds,
+                cache="cond",
+            )
+            if do_cfg:
+                noise_uncond = conditioned_forward(
+                    transformer,
+                    self.injector,
+                    tokens,
+                    model_input,
+                    timestep,
+                    negative_embeds,
+                    image_embeds,
+                    cache="uncond",
+                )
+                noise_pred = noise_uncond + guidance * (noise_pred - noise_uncond)
+            latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+            report(i + 2, total, f"denoising step {i + 1}/{steps}")
 
         if output_type == "latent":
             report(total, total, "done")
@@ -666,44 +621,29 @@ class EX4DPipeline:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> np.ndarray:
-        """``NovelViewCompleter``: the completed (T, H, W, 3) uint8 video at the input size.
+        """``NovelViewCompleter``: the completed (T, H, W, 3) uint8 video, one frame per render
+        frame at the render's size (callers use :func:`~.interface.generate_views`).
 
-        Renders of another size than :attr:`generation_size` are stretched to it (as the
-        reference stretches everything to 512x512) and the result is stretched back. A frame
-        count the VAE cannot take is padded with copies of the last frame to the next 4k+1
-        (as the reference pads short videos) and the extra frames are dropped again.
+        As the reference's ``generate.py``: the render is fitted to ``sampling.num_frames``
+        (the preset's 49) by linspace sampling when longer and by padding with its last frame
+        when shorter, and stretched to ``sampling.size`` (the preset's 512x512); the result is
+        mapped back, each render frame getting the generated frame of its nearest sample, and
+        stretched back to the render's size.
         """
-        colors, masks, source = request.colors, request.masks, request.source_frame
-        check_condition_inputs(colors, masks)
+        request.check()
+        sampling = request.sampling.resolved(self.preset)
+        colors, masks, first = request.colors, request.masks, request.first_frame
         count, height, width = masks.shape
-        extra = (-(count - 1)) % TEMPORAL_STRIDE
-        if extra:
-            colors = np.concatenate([colors, np.repeat(colors[-1:], extra, axis=0)])
-            masks = np.concatenate([masks, np.repeat(masks[-1:], extra, axis=0)])
-        if source is not None and getattr(source, "shape", None) != (height, width, 3):
-            raise InputError(
-                f"source_frame must be [{height}, {width}, 3] like the render frames, got "
-                f"{getattr(source, 'shape', type(source).__name__)}"
-            )
-        size = self.generation_size
-        resized = size is not None and (height, width) != (size[1], size[0])
+        picked = sample_indices(count, sampling.num_frames)
+        colors, masks = colors[picked], masks[picked]
+        gen_w, gen_h = (width, height) if sampling.size == "native" else sampling.size
+        resized = (height, width) != (gen_h, gen_w)
         if resized:
-            colors, masks = resize_inputs(colors, masks, size[1], size[0])
-            if source is not None:
-                source = resize_frames(source[None], size[1], size[0])[0]
-        out = self(
-            colors,
-            masks,
-            source,
-            request.prompt,
-            request.negative_prompt,
-            num_inference_steps=request.num_inference_steps,
-            guidance_scale=request.guidance_scale,
-            seed=request.seed,
-            progress=progress,
-            cancel=cancel,
-        )
-        out = out[:count]
+            colors, masks = resize_inputs(colors, masks, gen_h, gen_w)
+            if first is not None:
+                first = resize_frames(first[None], gen_h, gen_w)[0]
+        out = self(colors, masks, first, sampling=sampling, progress=progress, cancel=cancel)
+        out = out[back_indices(picked, count)]
         return resize_frames(out, height, width) if resized else out
 
     def describe(self) -> dict:

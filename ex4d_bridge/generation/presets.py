@@ -22,8 +22,7 @@ class Preset:
     description: str
     transformer: Mapping[str, Any]  # WanTransformer3DModel config
     condition_hidden: int  # width of the condition encoder's 1x1x1 convolutions
-    lora_rank: int
-    lora_alpha: float
+    lora_rank: int  # alpha defaults to the rank: scale 1, as the reference runs its LoRA
     num_frames: int
     height: int
     width: int
@@ -80,7 +79,6 @@ PRESETS: dict[str, Preset] = {
         transformer=WAN21_I2V_14B,
         condition_hidden=1024,
         lora_rank=16,
-        lora_alpha=16.0,
         num_frames=49,
         height=512,
         width=512,
@@ -91,7 +89,6 @@ PRESETS: dict[str, Preset] = {
         transformer=TINY_TRANSFORMER,
         condition_hidden=32,
         lora_rank=16,
-        lora_alpha=16.0,
         num_frames=17,
         height=128,
         width=128,
@@ -137,7 +134,6 @@ def custom_preset(transformer_config: Mapping[str, Any]) -> Preset:
         transformer=MappingProxyType(dict(transformer_config)),
         condition_hidden=base.condition_hidden,
         lora_rank=base.lora_rank,
-        lora_alpha=base.lora_alpha,
         num_frames=base.num_frames,
         height=base.height,
         width=base.width,

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from ..errors import Ex4dError
+from ..generation.command import add_model_arguments, model_choice
 
 TOKEN_ENV = "EX4D_BRIDGE_TOKEN"
 
@@ -42,12 +43,15 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="local transformers depth checkpoint for uploads that bring no depth",
     )
+    # The EX-4D weights and memory flags of `generate` (and its environment variables); the
+    # model loads on the generation worker when the first job runs.
+    add_model_arguments(p, device_flag="--generation-device")
     p.add_argument(
         "--completer",
         default=None,
         metavar="MODULE:FACTORY",
-        help="a callable returning a NovelViewCompleter (e.g. the EX-4D pipeline loader); "
-        "default: the classical fallback",
+        help="instead of --base/--adapter: a callable returning a NovelViewCompleter; "
+        "default: the classical fallback when no weights are configured",
     )
     p.add_argument(
         "--completer-arg",
@@ -107,6 +111,24 @@ def completer_factory(spec: str, pairs: list[str]):
     return lambda: fn(**kwargs)
 
 
+def completer_spec(args: argparse.Namespace):
+    """What generation jobs run: ``--completer``, else the EX-4D weights of ``--base``/
+    ``--adapter``/``--preset tiny`` (or ``EX4D_WAN_BASE``/``EX4D_ADAPTER``), checked now and
+    loaded by the worker when the first job runs; None: the classical fallback."""
+    choice = model_choice(args)
+    if args.completer:
+        if args.base or args.adapter or args.preset == "tiny":
+            raise Ex4dError(
+                "--completer and --base/--adapter/--preset tiny both choose the completer: "
+                "give one of them"
+            )
+        return completer_factory(args.completer, args.completer_arg)
+    if not choice.wants_model:
+        return None
+    choice.check()
+    return choice.load
+
+
 def build_config(args: argparse.Namespace):
     from .config import MIB, ServerConfig
 
@@ -126,7 +148,7 @@ def build_config(args: argparse.Namespace):
         render_backend=args.backend,
         device=args.device,
         depth_model=Path(args.depth_model) if args.depth_model else None,
-        completer=completer_factory(args.completer, args.completer_arg) if args.completer else None,
+        completer=completer_spec(args),
         allow_fallback=not args.no_fallback,
     )
 

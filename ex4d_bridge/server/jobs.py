@@ -5,8 +5,9 @@
   worker is gone, and the client can resubmit.
 * ``GenerationWorker`` runs queued jobs one at a time on a single thread, so only one
   generation holds the GPU; the View path never waits on it. A job renders its trajectory with
-  the library (``iter_trajectory_frames``), hands the colours and masks to the configured
-  ``NovelViewCompleter`` and writes ``generated.mp4``, ``generated.npz`` (frames, poses, frame
+  the library (``render_trajectory``), completes the colours and masks with the configured
+  ``NovelViewCompleter`` through ``generate_views`` (the call ``ex4d-bridge generate`` makes,
+  with the same defaults) and writes ``generated.mp4``, ``generated.npz`` (frames, poses, frame
   indices, intrinsics) and ``generated.poses.json`` into ``DATA_DIR/jobs/<job_id>/``, staged and
   renamed like scenes. Cancelling sets the job's event; the completer and the render loop check
   it.
@@ -24,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from ..generation import (
     GenerationCancelled,
     GenerationRequest,
     NovelViewCompleter,
+    SamplingParams,
+    generate_views,
 )
 from ..geometry import RenderOptions
 from ..scene import render_trajectory
@@ -175,28 +178,23 @@ def type_default(name: str) -> Any:
     return JobRecord.__dataclass_fields__[name].default
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationParams:
-    """A validated SubmitGeneration request, in library terms."""
+    """A validated SubmitGeneration request, in library terms: where to render and how to
+    sample (the library's defaults where the client left a field unset)."""
 
     scene_id: str
     trajectory: Trajectory  # poses in the scene's world, intrinsics set
-    prompt: str | None = None
-    negative_prompt: str | None = None
-    seed: int = 0
-    num_inference_steps: int | None = None
-    guidance_scale: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    sampling: SamplingParams = SamplingParams()
+
+    def __post_init__(self) -> None:
+        self.sampling.check()  # a bad value fails the RPC, not a queued job
 
     def summary(self) -> dict[str, Any]:
         return {
             "scene_id": self.scene_id,
             "trajectory": self.trajectory.to_json_dict("opencv"),
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "seed": self.seed,
-            "num_inference_steps": self.num_inference_steps,
-            "guidance_scale": self.guidance_scale,
+            **asdict(self.sampling),
         }
 
 
@@ -287,7 +285,8 @@ class GenerationWorker:
         if not self.configured:
             raise PreconditionError(
                 "generation weights are not configured and the classical fallback is disabled: "
-                "start the server with --completer MODULE:FACTORY, or without --no-fallback"
+                "start the server with --base/--adapter (or --completer MODULE:FACTORY), or "
+                "without --no-fallback"
             )
 
     def submit(self, params: GenerationParams) -> JobRecord:
@@ -503,21 +502,10 @@ class GenerationWorker:
                     message=f"generating: {message}",
                 )
 
-            request = GenerationRequest(
-                colors=colors,
-                masks=masks,
-                source_frame=scene.frames[idx[0]],
-                prompt=params.prompt,
-                negative_prompt=params.negative_prompt,
-                seed=params.seed,
-                num_inference_steps=params.num_inference_steps,
-                guidance_scale=params.guidance_scale,
-            )
-            out = np.asarray(completer.generate(request, progress=progress, cancel=cancel))
-            if out.shape != colors.shape or out.dtype != np.uint8:
-                raise Ex4dError(
-                    f"the completer returned {out.shape} {out.dtype}, expected {colors.shape} uint8"
-                )
+            # The library's one generation call, as the CLI's `generate` makes it: image
+            # conditioning on the masked render's frame 0, the preset's frame count and size.
+            request = GenerationRequest(colors=colors, masks=masks, sampling=params.sampling)
+            out = generate_views(completer, request, progress=progress, cancel=cancel)
             self._write_result(staging, job_id, params, out, idx, k, scene.fps)
             self._set(
                 job_id,

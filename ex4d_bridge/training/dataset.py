@@ -36,7 +36,6 @@ from .render_masks import random_novel_trajectory, render_mask_clip
 from .tracking_masks import random_blobs, track_masks
 
 MASK_KINDS = ("render", "tracking", "both")
-SAMPLE_FILES = ("target.mp4", "mask.mp4", "input.mp4", "cameras.json", "sample.json")
 
 
 @dataclass

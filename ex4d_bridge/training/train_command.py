@@ -35,7 +35,12 @@ def register_train(sub) -> None:
         "zero-effect initialisation",
     )
     w.add_argument("--lora-rank", type=int, default=None, help="LoRA rank (default 16)")
-    w.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default 16)")
+    w.add_argument(
+        "--lora-alpha",
+        type=float,
+        default=None,
+        help="LoRA alpha (default: the rank, i.e. LoRA scale 1 as the reference)",
+    )
     o = p.add_argument_group("optimisation")
     o.add_argument("--steps", type=int, default=1000, help="optimizer steps in total (1000)")
     o.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (1e-4)")

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..generation.adapter import conditioned_forward
 from ..generation.condition import erode_masks
 from ..generation.pipeline import SPATIAL_MULTIPLE, TEMPORAL_STRIDE
 from ..generation.prompts import DEFAULT_PROMPT
@@ -95,8 +96,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0  # 0 disables clipping
     grad_accum: int = 1
-    lora_rank: int | None = None  # default: the preset's (16)
-    lora_alpha: float | None = None
+    lora_rank: int | None = None  # default: the adapter's, else the preset's (16)
+    lora_alpha: float | None = None  # default: the adapter's, else the rank (LoRA scale 1)
     timestep_sampling: str = "shift"
     shift: float = 5.0
     erosion: str | int | None = "reference"
@@ -164,14 +165,9 @@ class AdapterModule(nn.Module):
 
     def forward(self, model_input, timestep, text, image, render_latents, mask_latents):
         tokens = self.condition_encoder(render_latents, mask_latents)
-        with self._injector.active(tokens):
-            return self.transformer(
-                hidden_states=model_input,
-                timestep=timestep,
-                encoder_hidden_states=text,
-                encoder_hidden_states_image=image,
-                return_dict=False,
-            )[0]
+        return conditioned_forward(
+            self.transformer, self._injector, tokens, model_input, timestep, text, image
+        )
 
 
 @dataclass
@@ -328,7 +324,7 @@ class Trainer:
         return path
 
     def _build_pipeline(self, cuda: bool):
-        from ..generation import EX4DPipeline
+        from ..generation import EX4DPipeline, PipelineOptions
 
         config = self.config
         if not config.base:
@@ -341,9 +337,7 @@ class Trainer:
         # generator: seed it so equal seeds give equal runs, without leaking the change.
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(int(config.seed))
-            return EX4DPipeline.from_pretrained(
-                config.base,
-                config.adapter,
+            options = PipelineOptions(
                 device=self.device,
                 memory="80gb" if cuda else "cpu",
                 dtype=dtype,
@@ -352,6 +346,7 @@ class Trainer:
                 lora_alpha=config.lora_alpha,
                 attention_backend=config.attention_backend,
             )
+            return EX4DPipeline.from_pretrained(config.base, config.adapter, options)
 
     def _check_sizes(self) -> None:
         limit = int(self.pipeline.transformer.config.rope_max_seq_len)
