@@ -31,9 +31,10 @@ class ServerConfig:
     """Everything ``ex4d-bridge serve`` can set; see docs/server.md.
 
     ``completer`` is a ``NovelViewCompleter``, or a factory (called once, on the generation
-    worker thread, when the first job runs) returning one; None uses the classical fallback
-    unless ``allow_fallback`` is False, in which case SubmitGeneration fails with
-    FAILED_PRECONDITION.
+    worker thread, when the first job runs) returning one; ``serve`` makes that factory from
+    ``--base``/``--adapter``/``--preset`` and the memory flags of ``generate`` (or from
+    ``--completer``). None uses the classical fallback unless ``allow_fallback`` is False, in
+    which case SubmitGeneration fails with FAILED_PRECONDITION.
     """
 
     host: str = "127.0.0.1"
