@@ -384,7 +384,7 @@ def _open_view_readers(server) -> int:
         return sum(
             1
             for task in asyncio.all_tasks()
-            if task.get_coro().__qualname__.endswith("View.<locals>.read") and not task.done()
+            if task.get_coro().__qualname__ == "ViewStreams.serve.<locals>.read" and not task.done()
         )
 
     return asyncio.run_coroutine_threadsafe(count(), server._loop).result(10)
