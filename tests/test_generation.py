@@ -37,7 +37,7 @@ from ex4d_bridge.generation.condition import ConditionEncoder, erode_masks, refe
 
 T, H, W = 5, 32, 32
 STEPS = 2
-# DESIGN §1: original Wan module names -> diffusers module names.
+# docs/method.md (checkpoint layout): original Wan module names -> diffusers module names.
 ORIGINAL_TO_DIFFUSERS = {
     "self_attn.q": "attn1.to_q",
     "self_attn.k": "attn1.to_k",
@@ -89,7 +89,7 @@ def randomise_adapter(pipeline: EX4DPipeline, seed: int = 1, lora=True, encoder=
 
 
 def original_state(pipeline: EX4DPipeline, adapter_name: str | None = "default") -> dict:
-    """The pipeline's adapter written in the released checkpoint's layout (DESIGN §1)."""
+    """The pipeline's adapter written in the released checkpoint's layout (docs/method.md)."""
     modules = dict(pipeline.transformer.named_modules())
     state = {}
     for block in range(pipeline.transformer.config.num_layers):

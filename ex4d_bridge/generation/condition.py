@@ -1,7 +1,7 @@
 """The EX-4D condition: render colour and mask videos -> tokens added to the video tokens.
 
 The published adapter was trained on inputs prepared in one particular way, and reproduces only
-with exactly that preparation (DESIGN §1):
+with exactly that preparation (docs/method.md, "Generation"):
 
 * the mask is eroded per frame with a k x k square, k drawn from 2..8 anew for every frame
   (the reference draws k unseeded; here it is drawn from the request's seed);
