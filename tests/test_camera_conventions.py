@@ -275,3 +275,32 @@ def test_non_rotation_cannot_become_a_quaternion(rotation):
     m[:3, :3] = rotation
     with pytest.raises(InputError, match="rotation"):
         position_quaternion_from_pose(m)
+
+
+def test_pose_distances_against_axis_angle():
+    from ex4d_bridge.camera.poses import pose_distances
+
+    rng = np.random.default_rng(3)
+    ref = np.eye(4)
+    ref[:3, 3] = rng.normal(size=3)
+    poses = np.repeat(ref[None], 5, 0)
+    angles = np.array([0.0, 0.05, 10.0, 90.0, 179.0])
+    for i, deg in enumerate(angles):
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        a = np.radians(deg)
+        rot = np.eye(3) + np.sin(a) * k + (1 - np.cos(a)) * k @ k  # Rodrigues
+        poses[i, :3, :3] = ref[:3, :3] @ rot
+        poses[i, :3, 3] += i * 0.1
+    dpos, angle = pose_distances(poses, ref)
+    np.testing.assert_allclose(dpos, np.arange(5) * 0.1 * np.sqrt(3), atol=1e-12)
+    np.testing.assert_allclose(angle, angles, atol=1e-5)
+
+
+def test_same_lens_is_scale_free():
+    from ex4d_bridge.camera import Intrinsics
+
+    k = Intrinsics(500.0, 500.0, 256.0, 256.0, 512, 512)
+    assert k.same_lens(k.scaled(128, 128))
+    assert not k.same_lens(Intrinsics(400.0, 400.0, 256.0, 256.0, 512, 512))

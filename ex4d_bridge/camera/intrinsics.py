@@ -83,6 +83,16 @@ class Intrinsics:
         sx, sy = width / self.width, height / self.height
         return Intrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
 
+    def same_lens(self, other: Intrinsics, tol: float = 1e-6) -> bool:
+        """True when both describe the same lens up to image scale (focal lengths and
+        principal point as fractions of the image size agree within ``tol``)."""
+        return (
+            abs(self.fx / self.width - other.fx / other.width) <= tol
+            and abs(self.cx / self.width - other.cx / other.width) <= tol
+            and abs(self.fy / self.height - other.fy / other.height) <= tol
+            and abs(self.cy / self.height - other.cy / other.height) <= tol
+        )
+
     def to_dict(self) -> dict[str, float | int]:
         return {
             "fx": self.fx,

@@ -82,3 +82,15 @@ def invert_rigid(m: np.ndarray) -> np.ndarray:
     out[..., :3, 3] = -(r_t @ a[..., :3, 3:4])[..., 0]
     out[..., 3, 3] = 1.0
     return out
+
+
+def pose_distances(poses: np.ndarray, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position distance, rotation angle in degrees) from each of ``poses`` (N, 4, 4) to
+    ``pose`` (4, 4); both camera-to-world in the same frame."""
+    a = np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)
+    b = np.asarray(pose, dtype=np.float64)
+    dpos = np.linalg.norm(a[:, :3, 3] - b[:3, 3], axis=1)
+    # trace(R_a^T R_b) = 1 + 2 cos(angle between them)
+    rel = np.einsum("nji,jk->nik", a[:, :3, :3], b[:3, :3])
+    cos = np.clip((np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
+    return dpos, np.degrees(np.arccos(cos))

@@ -34,6 +34,7 @@ import msgpack
 import numpy as np
 
 from ..camera import Intrinsics, Trajectory
+from ..camera.poses import pose_distances
 from ..errors import Cancelled, Ex4dError, InputError
 from ..generation import (
     FallbackCompleter,
@@ -374,22 +375,10 @@ class GenerationWorker:
                 res = self.result(rec.job_id)
             except (OSError, KeyError, ValueError, Ex4dError):
                 continue
-            rk = res.intrinsics
-            if (
-                abs(rk.fx / rk.width - k.fx / k.width) > 1e-6
-                or abs(rk.cx / rk.width - k.cx / k.width) > 1e-6
-                or abs(rk.fy / rk.height - k.fy / k.height) > 1e-6
-                or abs(rk.cy / rk.height - k.cy / k.height) > 1e-6
-            ):
+            if not res.intrinsics.same_lens(k):
                 continue
-            dpos = np.linalg.norm(res.poses[:, :3, 3] - c2w[:3, 3], axis=1)
-            rel = np.einsum("nij,ik->njk", res.poses[:, :3, :3], c2w[:3, :3])
-            cos = np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)
-            ok = (
-                (dpos <= pos_tol)
-                & (np.degrees(np.arccos(cos)) <= rot_tol_deg)
-                & (res.frame_indices == frame_index)
-            )
+            dpos, angle = pose_distances(res.poses, c2w)
+            ok = (dpos <= pos_tol) & (angle <= rot_tol_deg) & (res.frame_indices == frame_index)
             hits = np.flatnonzero(ok)
             if hits.size:
                 frames = self._frames.get_or_build(rec.job_id, res.load_frames)

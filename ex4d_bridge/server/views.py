@@ -19,6 +19,7 @@ import torch
 from .. import wire
 from ..errors import InputError
 from ..geometry import RenderOptions, render
+from ..video.resize import resize_image
 from ..wire import view_pb2
 from .config import ServerConfig
 from .errors import LimitError
@@ -184,10 +185,7 @@ class ViewStreams:
             found = self.worker.find_generated(item.scene_id, item.c2w, t, k)
             if found is not None:
                 job_id, frame = found
-                if frame.shape[:2] != (k.height, k.width):
-                    import cv2
-
-                    frame = cv2.resize(frame, (k.width, k.height), interpolation=cv2.INTER_AREA)
+                frame = resize_image(frame, k.width, k.height)
                 reply.generated.CopyFrom(
                     wire.encode_image(frame, opts.color_encoding, opts.jpeg_quality)
                 )
