@@ -3,7 +3,7 @@
 from .dwmesh import DWMesh, build_dw_mesh, sanitize_depth, unproject
 from .export import export_mesh
 from .options import GENERATION_RENDER, DWMeshOptions, RenderOptions
-from .rendering import RenderResult, render
+from .rendering import RenderResult, render, render_triangles
 from .topology import GridTopology, grid_topology
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "export_mesh",
     "grid_topology",
     "render",
+    "render_triangles",
     "sanitize_depth",
     "unproject",
 ]

@@ -126,6 +126,35 @@ def cap_may_be_visible(
     return c[2] + reach >= float(depth[i0:i1, j0:j1].min())
 
 
+def _rasterize(
+    vertices: torch.Tensor,
+    faces: torch.Tensor,
+    pose: np.ndarray,
+    k: Intrinsics,
+    near: float,
+    backend: str,
+):
+    """Project, rasterize and resolve per-pixel face, barycentrics and depth, densely over all
+    pixels (coverage is usually high)."""
+    dev = vertices.device
+    w2c = torch.from_numpy(np.linalg.inv(pose)).to(dev, torch.float32)
+    cam = vertices @ w2c[:3, :3].T + w2c[:3, 3]
+    far = float(cam[:, 2].max()) * 1.01 + 1.0
+    proj = projection(k, near, far).to(dev, torch.float32)
+    clip = cam @ proj[:, :3].T + proj[:, 3]
+    rasterize = raster_torch.rasterize if backend == "torch" else raster_nvdiffrast.rasterize
+    rast = rasterize(clip, faces, (k.height, k.width))
+    flat = rast.view(-1, 4)
+    face_id = flat[:, 3].to(torch.int64) - 1
+    hit = face_id >= 0
+    fid = face_id.clamp(min=0)
+    corners = faces.index_select(0, fid).T.to(torch.int32).contiguous()  # (3, P)
+    bary = torch.stack([flat[:, 0], flat[:, 1], 1.0 - flat[:, 0] - flat[:, 1]])  # (3, P)
+    depth = (bary * gather_rows(cam[:, 2].contiguous(), corners)).sum(0)
+    depth = torch.where(hit, depth, float("inf"))
+    return face_id, hit, fid, corners, bary, depth
+
+
 def render(
     mesh: DWMesh,
     cam_to_world,
@@ -146,26 +175,10 @@ def render(
     dev = t["vertices"].device
     name = choose_backend(opts.backend, dev)
 
-    w2c = torch.from_numpy(np.linalg.inv(pose)).to(dev, torch.float32)
-    cam = t["vertices"] @ w2c[:3, :3].T + w2c[:3, 3]
-    far = float(cam[:, 2].max()) * 1.01 + 1.0
-    proj = projection(k, near, far).to(dev, torch.float32)
-    clip = cam @ proj[:, :3].T + proj[:, 3]
     faces = t["faces"]
     if not cap_may_be_visible(mesh, pose, k, near):
         faces = faces[: mesh.num_grid_faces]  # a prefix: face ids are unchanged
-    rasterize = raster_torch.rasterize if name == "torch" else raster_nvdiffrast.rasterize
-    rast = rasterize(clip, faces, (k.height, k.width))
-
-    # Dense over all pixels (empty ones read face 0 and are masked): coverage is usually high.
-    flat = rast.view(-1, 4)
-    face_id = flat[:, 3].to(torch.int64) - 1
-    hit = face_id >= 0
-    fid = face_id.clamp(min=0)
-    corners = faces.index_select(0, fid).T.to(torch.int32).contiguous()  # (3, P)
-    bary = torch.stack([flat[:, 0], flat[:, 1], 1.0 - flat[:, 0] - flat[:, 1]])  # (3, P)
-    depth = (bary * gather_rows(cam[:, 2].contiguous(), corners)).sum(0)
-    depth = torch.where(hit, depth, float("inf"))
+    face_id, hit, fid, corners, bary, depth = _rasterize(t["vertices"], faces, pose, k, near, name)
 
     colors = t["colors"].to(torch.float32)
     if mask_style == "face":
@@ -183,4 +196,49 @@ def render(
     result = RenderResult(color, mask, depth, face_id)
     if mesh.is_torch:
         return result
+    return RenderResult(*(x.cpu().numpy() for x in (color, mask, depth, face_id)))
+
+
+def render_triangles(
+    vertices,
+    faces,
+    colors,
+    cam_to_world,
+    intrinsics: Intrinsics,
+    options: RenderOptions | None = None,
+) -> RenderResult:
+    """Render a plain triangle mesh whose every face is real surface (completion layers):
+    ``vertices`` (N, 3) float32 in world coordinates, ``faces`` (F, 3) int32, ``colors`` (N, 3)
+    uint8; numpy in, numpy out (torch in, torch out). The mask is coverage; ``mask_style`` does
+    not apply. Same camera conventions, backends and near plane as ``render``."""
+    opts = options if options is not None else RenderOptions()
+    k = intrinsics
+    pose = _check_pose(cam_to_world)
+    as_numpy = not isinstance(vertices, torch.Tensor)
+    dev = torch.device(opts.device) if opts.device is not None else None
+
+    def tensor(x, dtype):
+        t = torch.as_tensor(np.ascontiguousarray(x) if as_numpy else x)
+        return t.to(dev or t.device, dtype)
+
+    v = tensor(vertices, torch.float32)
+    f = tensor(faces, torch.int32)
+    c = tensor(colors, torch.uint8)
+    shape = (k.height, k.width)
+    if f.ndim != 2 or f.shape[-1] != 3 or v.ndim != 2 or v.shape[-1] != 3 or len(c) != len(v):
+        raise InputError("render_triangles needs vertices (N, 3), faces (F, 3), colors (N, 3)")
+    if len(f) == 0:
+        color = torch.zeros(*shape, 3, dtype=torch.uint8, device=v.device)
+        mask = torch.zeros(shape, dtype=torch.bool, device=v.device)
+        depth = torch.full(shape, float("inf"), device=v.device)
+        face_id = torch.full(shape, -1, dtype=torch.int64, device=v.device)
+    else:
+        name = choose_backend(opts.backend, v.device)
+        face_id, hit, _, corners, bary, depth = _rasterize(v, f, pose, k, opts.near, name)
+        cf = c.to(torch.float32)
+        rgb = sum(bary[i, :, None] * cf.index_select(0, corners[i]) for i in range(3))
+        color = (rgb.round_().clamp_(0, 255) * hit[:, None]).to(torch.uint8).view(*shape, 3)
+        mask, depth, face_id = hit.view(shape), depth.view(shape), face_id.view(shape)
+    if not as_numpy:
+        return RenderResult(color, mask, depth, face_id)
     return RenderResult(*(x.cpu().numpy() for x in (color, mask, depth, face_id)))
