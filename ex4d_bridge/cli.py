@@ -215,10 +215,15 @@ PLUGIN_COMMANDS = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime import apply_thread_policy
+
     args = _parser().parse_args(argv)
     tune_allocator()
     start = time.perf_counter()
     try:
+        # Commands that mostly render run one torch thread; the others keep torch's default (a
+        # server's render threads set their own). Why, and EX4D_THREADS: ex4d_bridge.runtime.
+        apply_thread_policy("render" if args.command in ("demo", "render") else "compute")
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         code = handler(args)
     except Ex4dError as exc:

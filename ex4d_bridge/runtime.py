@@ -6,12 +6,32 @@ stage's float32 arithmetic over ~500k faces about 2.5x slower than the arithmeti
 Raising the mmap and trim thresholds lets freed blocks be reused. The CLI and the benchmarks
 call ``tune_allocator()``; library users can call it once at start-up. It changes only how
 this process allocates memory, never results, and does nothing off glibc.
+
+Threads. torch runs its CPU ops on an OpenMP (libgomp) team. libgomp's default makes a waiting
+thread spin before it sleeps, so beside other work a 2-thread render waits on a teammate the
+scheduler has parked while its own spinning takes the core that teammate needs: on the 2-core
+development machine a 512x512 render went from 52 ms to up to 3 s (60x) beside two busy
+processes. The policy here, measured by ``python -m bench.contention``:
+
+* waiting threads sleep (``OMP_WAIT_POLICY=passive``), which ``import ex4d_bridge`` sets when
+  the environment names no policy and torch is not loaded yet (libgomp reads it once, when
+  torch loads it);
+* a render gets one intra-op thread. The rasterizer is a chain of short ops; with passive
+  waiting a second thread costs more in wake-ups than it saves (87 against 76 ms when the
+  machine is quiet), and renders run in parallel with each other instead (the server's View
+  pool). Other work (depth models, generation, training) keeps torch's default of all cores.
+
+``EX4D_THREADS=N`` gives every render and CLI process N threads; a user's ``OMP_NUM_THREADS``,
+``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is kept as it is.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
+import threading
+from typing import Literal
 
 import torch
 
@@ -20,6 +40,10 @@ from .errors import InputError
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _done = False
+
+THREADS_ENV = "EX4D_THREADS"
+# Intra-op threads per render when nothing in the environment says otherwise (see above).
+RENDER_THREADS = 1
 
 
 def tune_allocator(mmap_threshold: int = 1 << 30, trim_threshold: int = 1 << 31) -> bool:
@@ -60,3 +84,60 @@ def resolve_device(device: str | torch.device) -> torch.device:
     elif resolved.type != "cpu":
         raise InputError(f"device {device!r} is not supported; use auto, cpu or cuda")
     return resolved
+
+
+def _threads_from_env() -> int | None:
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(
+            f"{THREADS_ENV}={value!r} must be a positive whole number of threads, e.g. "
+            f"{THREADS_ENV}=1; unset it for the default policy"
+        )
+    return int(value)
+
+
+def render_threads() -> int | None:
+    """Intra-op threads for one render: ``EX4D_THREADS``, else None when the user set
+    ``OMP_NUM_THREADS`` (torch already follows it), else ``RENDER_THREADS``."""
+    explicit = _threads_from_env()
+    if explicit is not None:
+        return explicit
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return None
+    return RENDER_THREADS
+
+
+def apply_thread_policy(workload: Literal["render", "compute"] = "compute") -> int:
+    """Set this process's torch intra-op threads at start-up and return the count.
+
+    ``"render"`` (a process whose work is rendering, e.g. ``ex4d-bridge demo``): one thread.
+    ``"compute"`` (depth models, generation, training): torch's default, all cores.
+    ``EX4D_THREADS`` overrides both; a user's ``OMP_NUM_THREADS`` is kept."""
+    if workload not in ("render", "compute"):
+        raise InputError(f"workload must be 'render' or 'compute', got {workload!r}")
+    n = render_threads() if workload == "render" else _threads_from_env()
+    if n is not None:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def init_render_worker(threads: int = 0) -> int:
+    """A render thread's start-up (a ``ThreadPoolExecutor`` initializer): this thread's torch
+    ops use ``threads`` intra-op threads (0: ``render_threads()``). Returns the count.
+
+    torch keeps the count per thread once a thread has used it, so concurrent renders each get
+    their own; other threads of the process keep theirs."""
+    n = threads or render_threads()
+    before = torch.get_num_threads()  # this thread's count, from the process default
+    if n is None or n == before:
+        return before
+    torch.set_num_threads(n)
+    # set_num_threads also becomes the default for threads that have not used torch yet (the
+    # host process's, when the server runs inside it); a short-lived thread puts the default
+    # back without touching this thread's count.
+    restore = threading.Thread(target=torch.set_num_threads, args=(before,))
+    restore.start()
+    restore.join()
+    return n

@@ -23,6 +23,7 @@ from ..camera import Trajectory
 from ..errors import Cancelled, InputError
 from ..generation import SamplingParams
 from ..geometry import RenderOptions, export_mesh
+from ..runtime import init_render_worker
 from ..scene import render_trajectory, save_walkthrough
 from ..wire import bridge_pb2_grpc, common_pb2, geometry_pb2, jobs_pb2, scenes_pb2
 from .config import ServerConfig
@@ -55,9 +56,17 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             allow_fallback=config.allow_fallback,
             render_options=RenderOptions(backend=config.render_backend, device=self.device),
         )
-        self.view_pool = ThreadPoolExecutor(config.view_threads, thread_name_prefix="ex4d-view")
+        self.view_pool = ThreadPoolExecutor(
+            config.view_threads,
+            thread_name_prefix="ex4d-view",
+            initializer=init_render_worker,
+            initargs=(config.torch_threads,),  # 0: the render policy in runtime
+        )
         self.batch_pool = ThreadPoolExecutor(
-            max(1, config.batch_workers), thread_name_prefix="ex4d-batch"
+            max(1, config.batch_workers),
+            thread_name_prefix="ex4d-batch",
+            initializer=init_render_worker,
+            initargs=(config.torch_threads,),  # 0: the render policy in runtime
         )
         self.uploads = SceneUploads(config, self.store, self.batch_pool)
         self.views = ViewStreams(config, self.store, self.worker, self.view_pool, self.device)
