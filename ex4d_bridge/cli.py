@@ -15,7 +15,6 @@ from pathlib import Path
 
 from . import __version__
 from .errors import Ex4dError
-from .runtime import tune_allocator
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
@@ -214,10 +213,28 @@ PLUGIN_COMMANDS = (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .runtime import apply_thread_policy
+def _library_missing() -> str | None:
+    """The base install is the torch-free client; the commands need the library's extras."""
+    import importlib.util
 
+    missing = [m for m in ("torch", "cv2", "av") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return (
+        f"the ex4d-bridge commands need the library, and {', '.join(missing)} "
+        "is not installed: pip install 'ex4d-bridge[all]' (the base install is the Python "
+        "client only: from ex4d_bridge.client import BridgeClient)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    problem = _library_missing()  # before the parser: the stages' parsers import the library
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     args = _parser().parse_args(argv)
+    from .runtime import apply_thread_policy, tune_allocator
+
     tune_allocator()
     start = time.perf_counter()
     try:

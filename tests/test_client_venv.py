@@ -159,3 +159,17 @@ def test_a_base_install_client_against_a_real_server(base_venv, server, tmp_path
         here = client.view(summary["scene_id"], pose, 40, 24, frame_index=1, color_encoding="raw")
     assert got["view_mask"].any() and np.array_equal(got["view_mask"], here.mask)
     assert np.array_equal(got["view_color"], here.color)
+
+
+def test_the_command_on_a_base_install_says_what_to_install(base_venv):
+    cli = base_venv.parent / "ex4d-bridge"  # beside the venv's python
+    r = subprocess.run(
+        [str(cli), "demo", "--out", str(base_venv.parent / "demo")],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and "ex4d-bridge[all]" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
