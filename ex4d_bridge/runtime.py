@@ -9,17 +9,21 @@ this process allocates memory, never results, and does nothing off glibc.
 
 Threads. torch runs its CPU ops on an OpenMP (libgomp) team. libgomp's default makes a waiting
 thread spin before it sleeps, so beside other work a 2-thread render waits on a teammate the
-scheduler has parked while its own spinning takes the core that teammate needs: on the 2-core
-development machine a 512x512 render went from 52 ms to up to 3 s (60x) beside two busy
-processes. The policy here, measured by ``python -m bench.contention``:
+scheduler has parked while its own spinning takes the core that teammate needs. On the 2-core
+development machine (``bench/results/contention_cpu.json``) a 512x512 render with two spinning
+threads took 66 ms quiet and 238 ms beside one busy process (3.6x; 60x was seen with more
+spinners), and the shortened demo went from 10 to 75 s beside two. The policy:
 
 * waiting threads sleep (``OMP_WAIT_POLICY=passive``), which ``import ex4d_bridge`` sets when
   the environment names no policy and torch is not loaded yet (libgomp reads it once, when
   torch loads it);
-* a render gets one intra-op thread. The rasterizer is a chain of short ops; with passive
-  waiting a second thread costs more in wake-ups than it saves (87 against 76 ms when the
-  machine is quiet), and renders run in parallel with each other instead (the server's View
-  pool). Other work (depth models, generation, training) keeps torch's default of all cores.
+* a render gets one intra-op thread: 78 ms quiet, 83 ms beside one busy process (1.06x) and
+  121 ms beside two (1.55x; a fair share of two cores among three is 1.5x). The rasterizer is
+  a chain of short ops: with passive waiting a second thread costs more in wake-ups than it
+  saves (107 ms quiet), and renders run in parallel with each other instead (the server's
+  render pools; two at once took 46 ms per render). The price is a single render stream on a
+  quiet machine, where spinning threads are faster (61-66 ms). Other work (depth models,
+  generation, training) keeps torch's default of all cores.
 
 ``EX4D_THREADS=N`` gives every render and CLI process N threads; a user's ``OMP_NUM_THREADS``,
 ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is kept as it is.
