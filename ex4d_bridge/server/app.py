@@ -122,11 +122,8 @@ class BridgeServer:
 
 
 def serve(config: ServerConfig, ready: Callable[[BridgeServer], None] | None = None) -> None:
-    """Run until SIGINT or SIGTERM, then stop gracefully."""
-
-    import torch
-
-    torch.set_num_threads(config.cpu_threads_per_render)
+    """Run until SIGINT or SIGTERM, then stop gracefully. Render threads set their own torch
+    thread count (``runtime.init_render_worker``); the generation worker keeps torch's default."""
 
     async def main() -> None:
         server = BridgeServer(config)

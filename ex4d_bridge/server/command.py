@@ -72,7 +72,8 @@ def register(subparsers) -> None:
         "--torch-threads",
         type=int,
         default=0,
-        help="CPU threads per render (0: cores / render workers)",
+        help="torch CPU threads per render thread (0: the thread policy, one each; "
+        "EX4D_THREADS also sets it)",
     )
     p.add_argument("--max-message-mib", type=float, default=8.0, help="largest request (8 MiB)")
     p.add_argument("--max-upload-mib", type=float, default=2048.0, help="largest upload")

@@ -60,8 +60,8 @@ class ServerConfig:
     # walkthroughs, exports) has its own threads so it never holds up View.
     render_workers: int = 0
     batch_workers: int = 2
-    # torch CPU threads of a `serve` process (0: cores / render workers, so concurrent renders
-    # do not oversubscribe the cores; ServerThread leaves its host process's setting alone).
+    # torch CPU threads of each render thread (View and batch pools); 0: the thread policy of
+    # ex4d_bridge.runtime (one each, or EX4D_THREADS). Other threads keep their own setting.
     torch_threads: int = 0
     render_backend: str = "auto"
     device: str = "cpu"
@@ -83,10 +83,6 @@ class ServerConfig:
     def view_threads(self) -> int:
         # At least two, so one slow stream (a huge resolution) never holds up the others.
         return self.render_workers or max(2, min(8, os.cpu_count() or 1))
-
-    @property
-    def cpu_threads_per_render(self) -> int:
-        return self.torch_threads or max(1, (os.cpu_count() or 1) // self.view_threads)
 
     def validate(self) -> None:
         if not (0 <= int(self.port) <= 65535):
