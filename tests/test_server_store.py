@@ -7,14 +7,23 @@ import msgpack
 import numpy as np
 import pytest
 
+from ex4d_bridge.camera import Intrinsics
 from ex4d_bridge.depth import KnownDepth
 from ex4d_bridge.errors import Ex4dError, InputError
 from ex4d_bridge.scene import Scene, reconstruct
+from ex4d_bridge.scene.completion import (
+    CompletionLayer,
+    list_completions,
+    load_completions,
+    save_completions,
+)
+from ex4d_bridge.scene.completion.store import pack_layers
 from ex4d_bridge.server.config import ServerConfig, is_loopback
 from ex4d_bridge.server.errors import LimitError, NotFoundError
 from ex4d_bridge.server.jobs import JobDB, JobState
 from ex4d_bridge.server.store import MANIFEST, SceneStore, scene_content_id
 from ex4d_bridge.synthetic import SyntheticScene
+from ex4d_bridge.wire import pack_array
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +104,59 @@ def test_bundles_round_trip_and_reject_garbage(scene, tmp_path):
     store = SceneStore(tmp_path / "a")
     rec, _ = store.put(scene, name="bundled")
     data = store.bundle_bytes(rec.scene_id)
-    back, name = SceneStore(tmp_path / "b").scene_from_bundle(data)
-    assert name == "bundled" and scene_content_id(back) == rec.scene_id
+    back, name, completions = SceneStore(tmp_path / "b").scene_from_bundle(data)
+    assert name == "bundled" and scene_content_id(back) == rec.scene_id and len(completions) == 0
     for junk in (b"", b"\x00\x01", msgpack.packb({"format": "nope"}), data[: len(data) // 2]):
         with pytest.raises(InputError):
             store.scene_from_bundle(junk)
     small = SceneStore(tmp_path / "c", max_scene_bytes=1000)
     with pytest.raises(LimitError):
         small.scene_from_bundle(data)
+
+
+def completion_layer(frame, generation, value=3.0):
+    k = Intrinsics(20.0, 20.0, 16.0, 12.0, 32, 24)
+    d = np.full((4, 5), value, np.float32)
+    d[0, 0] = np.inf
+    c = np.full((4, 5, 3), 7, np.uint8)
+    return CompletionLayer(frame, generation, np.eye(4), k, (2, 3, 7, 7), d, c)
+
+
+def test_bundles_carry_completions_into_the_stored_scene(scene, tmp_path):
+    store = SceneStore(tmp_path / "a")
+    rec, _ = store.put(scene, name="bundled")
+    layers = [completion_layer(0, "orbit:30"), completion_layer(2, "orbit:30", 5.0)]
+    save_completions(store.scene_dir(rec.scene_id), "orbit:30", layers, {"generator": "x"})
+    data = store.bundle_bytes(rec.scene_id)
+
+    other = SceneStore(tmp_path / "b")
+    back, _, completions = other.scene_from_bundle(data)
+    assert completions.generations == ["orbit:30"] and completions.frames() == [0, 2]
+    assert completions.info("orbit:30").meta == {"generator": "x"}
+    for a, b in zip(completions.layers, layers, strict=True):
+        assert np.array_equal(a.depth, b.depth) and np.array_equal(a.color, b.color)
+        assert a.region == b.region and a.intrinsics == b.intrinsics
+    # Stored beside the scene, as the upload path does; a scene stored before keeps its other
+    # generations.
+    rec2, _ = other.put(back)
+    save_completions(other.scene_dir(rec2.scene_id), "mine", [completion_layer(1, "mine")])
+    other.put_completions(rec2.scene_id, completions)
+    stored = list_completions(other.scene_dir(rec2.scene_id))
+    assert [i.generation for i in stored] == ["mine", "orbit:30"]
+    assert stored[1].created_unix_s == completions.info("orbit:30").created_unix_s
+    assert load_completions(other.scene_dir(rec2.scene_id)).frames() == [0, 1, 2]
+
+    # Completions that do not fit the scene, or are malformed, are refused with the scene.
+    b = msgpack.unpackb(data)
+    late = pack_layers([completion_layer(9, "late")])
+    entry = {"generation": "late", "meta": {}, "created_unix_s": 0.0}
+    entry["arrays"] = {k: msgpack.unpackb(msgpack.packb(pack_array(v))) for k, v in late.items()}
+    with pytest.raises(InputError, match="frame 9"):
+        other.scene_from_bundle(msgpack.packb(dict(b, completions=[entry])))
+    zero_depth = dict(entry["arrays"], depth=pack_array(np.zeros(20, "<f4")))
+    bad = dict(entry, generation="g", arrays=zero_depth)
+    with pytest.raises(InputError, match="depth"):
+        other.scene_from_bundle(msgpack.packb(dict(b, completions=[bad])))
 
 
 def test_job_db_marks_unfinished_jobs_interrupted_on_restart(tmp_path):

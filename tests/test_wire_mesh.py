@@ -14,6 +14,7 @@ from ex4d_bridge.geometry import build_dw_mesh, grid_topology, unproject
 from ex4d_bridge.synthetic import SyntheticScene
 from ex4d_bridge.wire import common_pb2 as pb
 from ex4d_bridge.wire import geometry_pb2
+from ex4d_bridge.wire.bundle import BundleCompletions, read_bundle
 
 
 def random_lens(rng, width, height):
@@ -199,3 +200,63 @@ def test_scene_bundles_round_trip_and_check_sizes_first():
     ):
         with pytest.raises(InputError, match=match):
             wire.decode_bundle(junk, max_array_bytes=10_000)
+
+
+def completion_arrays(n_layers=2, pixels=12):
+    return {
+        "frame_index": np.arange(n_layers, dtype="<i4"),
+        "pose": np.tile(np.eye(4), (n_layers, 1, 1)),
+        "intrinsics": np.tile([40.0, 40, 32, 24, 64, 48], (n_layers, 1)),
+        "region": np.tile(np.array([0, 0, 3, 2], "<i4"), (n_layers, 1)),
+        "depth": np.linspace(1, 2, pixels, dtype="<f4"),
+        "color": np.arange(pixels * 3, dtype="|u1").reshape(pixels, 3),
+    }
+
+
+def test_scene_bundles_carry_completions_and_old_bundles_still_load():
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (2, 6, 8, 3), dtype=np.uint8)
+    depth = rng.uniform(1, 5, (2, 6, 8)).astype(np.float32)
+    gens = [
+        BundleCompletions("orbit:30", completion_arrays(), {"generator": "x"}, 12.5),
+        BundleCompletions("empty", {k: v[:0] for k, v in completion_arrays().items()}),
+    ]
+    data = wire.encode_bundle({"name": "b"}, frames, depth, gens)
+    b = read_bundle(data, max_array_bytes=10_000)
+    assert np.array_equal(b.frames, frames) and np.array_equal(b.depth, depth)
+    assert [c.generation for c in b.completions] == ["orbit:30", "empty"]
+    got = b.completions[0]
+    assert got.meta == {"generator": "x"} and got.created_unix_s == 12.5
+    for name, a in completion_arrays().items():
+        assert np.array_equal(got.arrays[name], a) and got.arrays[name].dtype == a.dtype
+    assert all(len(a) == 0 for a in b.completions[1].arrays.values())
+    m, f, d = wire.decode_bundle(data, max_array_bytes=10_000)  # the old reader's view
+    assert m == {"name": "b"} and np.array_equal(f, frames)
+    old = wire.encode_bundle({"name": "b"}, frames, depth)  # as bundles were written before
+    assert "completions" not in msgpack.unpackb(old) and read_bundle(old, 10_000).completions == []
+    # The completions together count against the limit.
+    many = [BundleCompletions(f"g{i}", completion_arrays(pixels=12)) for i in range(40)]
+    with pytest.raises(wire.BundleLimitError):
+        read_bundle(wire.encode_bundle({}, frames, depth, many), max_array_bytes=4_000)
+
+
+def test_malformed_completions_in_a_bundle_are_refused():
+    frames, depth = np.zeros((1, 2, 2, 3), np.uint8), np.ones((1, 2, 2), np.float32)
+    data = wire.encode_bundle({}, frames, depth, [BundleCompletions("g", completion_arrays())])
+    b = msgpack.unpackb(data)
+    entry = b["completions"][0]
+    arrays = entry["arrays"]
+    for junk, match in (
+        (dict(b, completions={}), "list"),
+        (dict(b, completions=[1]), "generation of completion layers"),
+        (dict(b, completions=[dict(entry, generation="")]), "generation id"),
+        (dict(b, completions=[entry, entry]), "repeated"),
+        (dict(b, completions=[dict(entry, meta=[])]), "meta"),
+        (dict(b, completions=[dict(entry, created_unix_s="x")]), "created"),
+        (dict(b, completions=[dict(entry, arrays=dict(arrays, pose=arrays["depth"]))]), "pose"),
+        (dict(b, completions=[dict(entry, arrays={})]), "frame_index"),
+    ):
+        with pytest.raises(InputError, match=match):
+            read_bundle(msgpack.packb(junk), max_array_bytes=10_000)
+    with pytest.raises(InputError, match="exactly"):
+        wire.encode_bundle({}, frames, depth, [BundleCompletions("g", {"depth": np.ones(2)})])

@@ -75,11 +75,28 @@ def frame_schedule(num_poses: int, num_frames: int) -> np.ndarray:
     return np.round(np.linspace(0, num_frames - 1, num_poses)).astype(np.int64)
 
 
-def _is_source_camera(pose: np.ndarray, k: Intrinsics, scene: Scene) -> bool:
+def resolve_frame_indices(scene: Scene, num_poses: int, frame_indices=None) -> np.ndarray:
+    """The source frame of each of ``num_poses`` poses: ``frame_indices`` checked against the
+    scene, or ``frame_schedule`` when None."""
+    if frame_indices is None:
+        return frame_schedule(num_poses, scene.num_frames)
+    idx = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+    if len(idx) != num_poses:
+        raise InputError(f"{len(idx)} frame indices for a path of {num_poses} poses")
+    if num_poses and (idx.min() < 0 or idx.max() >= scene.num_frames):
+        raise InputError(
+            f"frame indices must lie in 0..{scene.num_frames - 1} (the scene's frames)"
+        )
+    return idx
+
+
+def is_source_camera(pose: np.ndarray, k: Intrinsics, scene: Scene) -> bool:
+    """True at the source camera itself, where a render is the source frame."""
     return bool(np.allclose(pose, np.eye(4), atol=1e-9)) and k == scene.intrinsics
 
 
-def _cancel_check(cancel) -> Callable[[], bool]:
+def cancel_check(cancel) -> Callable[[], bool]:
+    """A cancel hook (None, an Event or a function) as a function returning True to stop."""
     if cancel is None:
         return lambda: False
     if hasattr(cancel, "is_set"):
@@ -110,18 +127,9 @@ def iter_trajectory_frames(
     when it is set the loop raises ``Cancelled`` before the next frame."""
     k = render_intrinsics(scene, trajectory)
     n = len(trajectory)
-    if frame_indices is None:
-        idx = frame_schedule(n, scene.num_frames)
-    else:
-        idx = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
-        if len(idx) != n:
-            raise InputError(f"{len(idx)} frame indices for a path of {n} poses")
-        if n and (idx.min() < 0 or idx.max() >= scene.num_frames):
-            raise InputError(
-                f"frame indices must lie in 0..{scene.num_frames - 1} (the scene's frames)"
-            )
+    idx = resolve_frame_indices(scene, n, frame_indices)
     mesh_of = meshes or (lambda t: scene.mesh(t, options.device))
-    cancelled = _cancel_check(cancel)
+    cancelled = cancel_check(cancel)
     hook = progress if callable(progress) else None
     bar = tqdm(total=n, desc="render", unit="frame", disable=hook is not None or not progress)
     try:
@@ -130,7 +138,7 @@ def iter_trajectory_frames(
                 raise Cancelled(f"rendering was cancelled after {i} of {n} frames")
             t = int(idx[i])
             pose = trajectory.poses[i]
-            if _is_source_camera(pose, k, scene):
+            if is_source_camera(pose, k, scene):
                 color, mask = scene.frames[t], np.ones((k.height, k.width), bool)
             else:
                 out = render(mesh_of(t), pose, k, options)
@@ -239,10 +247,13 @@ __all__ = [
     "CancelHook",
     "ProgressHook",
     "TrajectoryRender",
+    "cancel_check",
     "frame_schedule",
+    "is_source_camera",
     "iter_trajectory_frames",
     "render_intrinsics",
     "render_trajectory",
+    "resolve_frame_indices",
     "save_trajectory_render",
     "save_walkthrough",
     "trajectory_tag",

@@ -4,6 +4,8 @@ Layout::
 
     DATA_DIR/scenes/<scene_id>/scene.json, scene.npz   the library's Scene.save format
     DATA_DIR/scenes/<scene_id>/manifest.msgpack        what ListScenes reports (msgpack)
+    DATA_DIR/scenes/<scene_id>/completions/            its completion layers, per generation
+                                                       (``scene.completion.store``'s format)
     DATA_DIR/tmp/                                      staging; emptied at start
 
 A scene's id is the first 32 hex digits of the SHA-256 of its content (frames, depth,
@@ -43,7 +45,17 @@ from ..camera import Intrinsics
 from ..errors import InputError
 from ..geometry import DWMesh, DWMeshOptions
 from ..scene import Scene
-from ..wire import BundleLimitError, decode_bundle, encode_bundle
+from ..scene.completion.store import (
+    CompletionInfo,
+    Completions,
+    check_meta,
+    load_completions,
+    pack_layers,
+    save_completions,
+    unpack_layers,
+)
+from ..wire import BundleLimitError, encode_bundle
+from ..wire.bundle import BundleCompletions, read_bundle
 from .errors import LimitError, NotFoundError
 
 MANIFEST = "manifest.msgpack"
@@ -313,17 +325,28 @@ class SceneStore:
     # -- bundles -------------------------------------------------------------------------
 
     def bundle_bytes(self, scene_id: str) -> bytes:
-        """The scene as a msgpack bundle (manifest, frames and depth), for export."""
+        """The scene as a msgpack bundle (manifest, frames, depth and its completion layers),
+        for export."""
         record = self.get(scene_id)
         scene = self.load(scene_id)
-        return encode_bundle(record.to_manifest(scene), scene.frames, scene.depth)
+        completions = load_completions(self.scene_dir(scene_id))
+        packed = [
+            BundleCompletions(
+                g, pack_layers(completions.of_generation(g)), info.meta, info.created_unix_s
+            )
+            for g in completions.generations
+            for info in [completions.info(g)]
+        ]
+        return encode_bundle(record.to_manifest(scene), scene.frames, scene.depth, packed)
 
-    def scene_from_bundle(self, data: bytes) -> tuple[Scene, str]:
-        """Parse a bundle (untrusted bytes) into (Scene, name)."""
+    def scene_from_bundle(self, data: bytes) -> tuple[Scene, str, Completions]:
+        """Parse a bundle (untrusted bytes) into (Scene, name, completions); a bundle without
+        completions gives ``Completions.empty()``."""
         try:
-            m, frames, depth = decode_bundle(data, self.max_scene_bytes)
+            b = read_bundle(data, self.max_scene_bytes)
         except BundleLimitError as exc:
             raise LimitError(str(exc)) from None
+        m = b.manifest
         try:
             intr = Intrinsics.from_dict(m["intrinsics"])
             fps = float(m["fps"])
@@ -335,6 +358,35 @@ class SceneStore:
         if not (np.isfinite(fps) and fps > 0):
             raise InputError(f"scene bundle fps {fps} is invalid")
         scene = Scene(
-            frames, depth.astype(np.float32), intr, fps, str(m.get("source", "")), mesh_options
+            b.frames, b.depth.astype(np.float32), intr, fps, str(m.get("source", "")), mesh_options
         )
-        return scene, str(m.get("name", ""))
+        completions = Completions.empty()
+        for c in b.completions:
+            what = f"scene bundle completions of {c.generation[:80]!r}"
+            layers = unpack_layers(c.arrays, c.generation, what)
+            late = [la.frame_index for la in layers if la.frame_index >= scene.num_frames]
+            if late:
+                raise InputError(
+                    f"{what} complete frame {max(late)}, but the scene has {scene.num_frames} "
+                    "frames"
+                )
+            meta = check_meta(c.meta)
+            info = CompletionInfo.of(c.generation, layers, meta, c.created_unix_s)
+            completions = completions.merge(Completions(layers, {c.generation: info}))
+        return scene, str(m.get("name", "")), completions
+
+    def put_completions(self, scene_id: str, completions: Completions) -> None:
+        """Store each generation of ``completions`` with the stored scene (replacing stored
+        generations of the same ids; each one atomically)."""
+        target = self.scene_dir(scene_id)
+        self.get(scene_id)  # NOT_FOUND before touching files
+        with self._write_lock:
+            for g in completions.generations:
+                info = completions.info(g)
+                save_completions(
+                    target,
+                    g,
+                    completions.of_generation(g),
+                    info.meta,
+                    created_unix_s=info.created_unix_s or None,
+                )

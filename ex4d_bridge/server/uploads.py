@@ -108,11 +108,12 @@ class SceneUploads:
     def _reconstruct(
         self, h: scenes_pb2.UploadHeader, staging: Path, cancel: threading.Event
     ) -> scenes_pb2.SceneInfo:
+        completions = None
         if h.is_bundle:
             path = staging / "bundle_chunk"
             if not path.is_file():
                 raise InputError("the bundle upload carried no bundle_chunk data")
-            scene, name = self.store.scene_from_bundle(path.read_bytes())
+            scene, name, completions = self.store.scene_from_bundle(path.read_bytes())
             source = "bundle"
             name = h.options.name or name
         else:
@@ -121,6 +122,9 @@ class SceneUploads:
         if cancel.is_set():
             raise asyncio.CancelledError()
         rec, created = self.store.put(scene, name=name, depth_source=source)
+        if completions is not None and completions.generations:
+            # Beside the stored scene (a scene stored before keeps its other generations).
+            self.store.put_completions(rec.scene_id, completions)
         return scene_info(rec, created)
 
     def _scene_from_video(self, h: scenes_pb2.UploadHeader, staging: Path):

@@ -1,15 +1,25 @@
 """The scene bundle (ExportScene / an UploadScene with ``is_bundle``): one msgpack map.
 
 ``{"format": "ex4d-scene-bundle", "version": 1, "manifest": {...}, "frames": ARRAY,
-"depth": ARRAY}`` where ARRAY is ``{"shape": [...], "dtype": "|u1" or "<f4", "zlib": bytes}``
-(C order); frames are (T, H, W, 3) uint8 RGB and depth (T, H, W) float32. The manifest is the
-scene store's (name, intrinsics, fps, source, mesh options, ...); the store turns it back into a
-scene. Bundles are untrusted input: every size is checked before anything is inflated.
+"depth": ARRAY, "completions": [...]}`` where ARRAY is ``{"shape": [...], "dtype": "|u1",
+"<f4", ..., "zlib": bytes}`` (C order); frames are (T, H, W, 3) uint8 RGB and depth (T, H, W)
+float32. The manifest is the scene store's (name, intrinsics, fps, source, mesh options, ...);
+the store turns it back into a scene.
+
+``completions`` (optional: bundles written before completion layers existed have none, and
+readers that predate it ignore it, so the version stays 1) lists the scene's stored generations:
+``{"generation": str, "meta": {...}, "created_unix_s": float, "arrays": {NAME: ARRAY}}`` with the
+six packed arrays of ``COMPLETION_ARRAYS`` (their meaning is
+``ex4d_bridge.scene.completion.store``'s; this module checks only names, types and sizes).
+
+Bundles are untrusted input: every size is checked before anything is inflated, and the
+completions together may not hold more than the per-array limit.
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -20,6 +30,19 @@ from ..errors import Ex4dError, InputError
 BUNDLE_FORMAT = "ex4d-scene-bundle"
 BUNDLE_VERSION = 1
 MAX_DIM = 1 << 20
+MAX_GENERATIONS = 4096
+
+# The packed arrays of one generation's completion layers: name -> (dtype, ndim). Per layer:
+# frame_index (L,), pose (L, 4, 4), intrinsics (L, 6), region (L, 4); per crop pixel of every
+# layer: depth (P,), color (P, 3).
+COMPLETION_ARRAYS: dict[str, tuple[str, int]] = {
+    "frame_index": ("<i4", 1),
+    "pose": ("<f8", 3),
+    "intrinsics": ("<f8", 2),
+    "region": ("<i4", 2),
+    "depth": ("<f4", 1),
+    "color": ("|u1", 2),
+}
 
 
 class BundleLimitError(Ex4dError):
@@ -36,14 +59,21 @@ def pack_array(a: np.ndarray) -> dict[str, Any]:
     }
 
 
-def unpack_array(d: Any, dtype: str, ndim: int, max_bytes: int, what: str) -> np.ndarray:
+def unpack_array(
+    d: Any, dtype: str, ndim: int, max_bytes: int, what: str, *, allow_empty: bool = False
+) -> np.ndarray:
+    """One packed ARRAY (untrusted) -> a writable numpy array; ``allow_empty`` admits
+    dimensions of 0."""
     if not isinstance(d, dict) or d.get("dtype") != dtype or not isinstance(d.get("zlib"), bytes):
         raise InputError(f"scene bundle: {what} is missing or not a {dtype} array")
     shape = d.get("shape")
+    least = 0 if allow_empty else 1
     if (
         not isinstance(shape, list)
         or len(shape) != ndim
-        or not all(isinstance(s, int) and 0 < s <= MAX_DIM for s in shape)
+        or not all(
+            isinstance(s, int) and not isinstance(s, bool) and least <= s <= MAX_DIM for s in shape
+        )
     ):
         raise InputError(f"scene bundle: {what} has a malformed shape {shape!r}")
     n = int(np.prod(shape)) * np.dtype(dtype).itemsize
@@ -61,24 +91,98 @@ def unpack_array(d: Any, dtype: str, ndim: int, max_bytes: int, what: str) -> np
     return np.frombuffer(raw, dtype).reshape(shape).copy()
 
 
-def encode_bundle(manifest: dict[str, Any], frames: np.ndarray, depth: np.ndarray) -> bytes:
-    """(T, H, W, 3) uint8 frames and (T, H, W) depth with their manifest -> bundle bytes."""
-    return msgpack.packb(
-        {
-            "format": BUNDLE_FORMAT,
-            "version": BUNDLE_VERSION,
-            "manifest": manifest,
-            "frames": pack_array(np.asarray(frames, np.uint8)),
-            "depth": pack_array(np.asarray(depth).astype("<f4")),
-        }
-    )
+@dataclass
+class BundleCompletions:
+    """One generation's completion layers in a bundle: the packed arrays, unvalidated beyond
+    their names, types and sizes."""
+
+    generation: str
+    arrays: dict[str, np.ndarray]  # COMPLETION_ARRAYS
+    meta: dict[str, Any] = field(default_factory=dict)
+    created_unix_s: float = 0.0
 
 
-def decode_bundle(
-    data: bytes, max_array_bytes: int
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Bundle bytes (untrusted) -> (manifest, frames, depth). InputError for anything malformed;
-    BundleLimitError for an array over ``max_array_bytes``."""
+@dataclass
+class SceneBundle:
+    manifest: dict[str, Any]
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    depth: np.ndarray  # (T, H, W) float32
+    completions: list[BundleCompletions] = field(default_factory=list)
+
+
+def _pack_completions(c: BundleCompletions) -> dict[str, Any]:
+    if set(c.arrays) != set(COMPLETION_ARRAYS):
+        raise InputError(f"completion arrays must be exactly {sorted(COMPLETION_ARRAYS)}")
+    return {
+        "generation": str(c.generation),
+        "meta": dict(c.meta),
+        "created_unix_s": float(c.created_unix_s),
+        "arrays": {
+            name: pack_array(np.asarray(c.arrays[name]).astype(dtype))
+            for name, (dtype, _) in COMPLETION_ARRAYS.items()
+        },
+    }
+
+
+def encode_bundle(
+    manifest: dict[str, Any],
+    frames: np.ndarray,
+    depth: np.ndarray,
+    completions: list[BundleCompletions] | None = None,
+) -> bytes:
+    """(T, H, W, 3) uint8 frames and (T, H, W) depth with their manifest, and the scene's
+    completion layers if any -> bundle bytes."""
+    b: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "version": BUNDLE_VERSION,
+        "manifest": manifest,
+        "frames": pack_array(np.asarray(frames, np.uint8)),
+        "depth": pack_array(np.asarray(depth).astype("<f4")),
+    }
+    if completions:
+        b["completions"] = [_pack_completions(c) for c in completions]
+    return msgpack.packb(b)
+
+
+def _unpack_completions(entries: Any, max_bytes: int) -> list[BundleCompletions]:
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise InputError("scene bundle: completions must be a list")
+    if len(entries) > MAX_GENERATIONS:
+        raise BundleLimitError(
+            f"scene bundle: {len(entries)} generations of completions, over the limit of "
+            f"{MAX_GENERATIONS}"
+        )
+    out, seen, budget = [], set(), max_bytes
+    for i, e in enumerate(entries):
+        what = f"completions[{i}]"
+        if not isinstance(e, dict) or not isinstance(e.get("arrays"), dict):
+            raise InputError(f"scene bundle: {what} is not a generation of completion layers")
+        generation, meta = e.get("generation"), e.get("meta", {})
+        created = e.get("created_unix_s", 0.0)
+        if not isinstance(generation, str) or not generation or generation in seen:
+            raise InputError(f"scene bundle: {what} has a missing or repeated generation id")
+        if not isinstance(meta, dict):
+            raise InputError(f"scene bundle: {what}.meta must be a map")
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            raise InputError(f"scene bundle: {what}.created_unix_s must be a number")
+        seen.add(generation)
+        arrays = {}
+        for name, (dtype, ndim) in COMPLETION_ARRAYS.items():
+            a = unpack_array(
+                e["arrays"].get(name), dtype, ndim, budget, f"{what}.{name}", allow_empty=True
+            )
+            budget -= a.nbytes
+            arrays[name] = a
+        out.append(BundleCompletions(generation, arrays, meta, float(created)))
+    return out
+
+
+def read_bundle(data: bytes, max_array_bytes: int) -> SceneBundle:
+    """Bundle bytes (untrusted) -> SceneBundle (completions empty for bundles without them).
+    InputError for anything malformed; BundleLimitError for an array over ``max_array_bytes``
+    or completions over it together."""
     try:
         b = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except (ValueError, msgpack.UnpackException) as exc:
@@ -92,4 +196,15 @@ def decode_bundle(
         raise InputError("scene bundle has no manifest")
     frames = unpack_array(b.get("frames"), "|u1", 4, max_array_bytes, "frames")
     depth = unpack_array(b.get("depth"), "<f4", 3, max_array_bytes, "depth")
-    return m, frames, depth
+    completions = _unpack_completions(b.get("completions"), max_array_bytes)
+    return SceneBundle(m, frames, depth, completions)
+
+
+def decode_bundle(
+    data: bytes, max_array_bytes: int
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Bundle bytes (untrusted) -> (manifest, frames, depth), ignoring completions (see
+    ``read_bundle``). InputError for anything malformed; BundleLimitError for an array over
+    ``max_array_bytes``."""
+    b = read_bundle(data, max_array_bytes)
+    return b.manifest, b.frames, b.depth
