@@ -27,6 +27,13 @@ spinners), and the shortened demo went from 10 to 75 s beside two. The policy:
 
 ``EX4D_THREADS=N`` gives every render and CLI process N threads; a user's ``OMP_NUM_THREADS``,
 ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is kept as it is.
+
+The compiled CPU renderer (``geometry.raster_numba``, the CPU default when numba is installed)
+is a few long loops rather than a chain of short ops, so it does gain from a second core: it
+takes ``compiled_render_threads()`` threads (``EX4D_THREADS``, else ``OMP_NUM_THREADS``, else
+every core the process may use) on numba's ``workqueue`` layer, whose threads sleep on
+condition variables and never spin. One render at a time runs in parallel; a render that
+starts while another holds the threads runs on its own thread.
 """
 
 from __future__ import annotations
@@ -111,6 +118,20 @@ def render_threads() -> int | None:
     if os.environ.get("OMP_NUM_THREADS", "").strip():
         return None
     return RENDER_THREADS
+
+
+def compiled_render_threads() -> int:
+    """Threads for one render of the compiled CPU backend: ``EX4D_THREADS``, else a user's
+    ``OMP_NUM_THREADS``, else every core this process may use."""
+    explicit = _threads_from_env()
+    if explicit is not None:
+        return explicit
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) >= 1:
+        return int(omp)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def apply_thread_policy(workload: Literal["render", "compute"] = "compute") -> int:

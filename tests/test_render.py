@@ -9,11 +9,19 @@ from ex4d_bridge.geometry import (
     DWMeshOptions,
     RenderOptions,
     build_dw_mesh,
+    raster_numba,
     raster_nvdiffrast,
     render,
 )
 
 H, W = 24, 32
+# The CPU backends: every test that takes one runs on both (the compiled one needs numba).
+CPU_BACKENDS = [
+    "torch",
+    pytest.param(
+        "cpu", marks=pytest.mark.skipif(not raster_numba.available(), reason="needs numba")
+    ),
+]
 K = Intrinsics.from_fov(W, H, fov_x_deg=60)
 
 
@@ -45,12 +53,13 @@ NOVEL_POSES = {
 }
 
 
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name", list(NOVEL_POSES))
-def test_matches_an_independent_raycast(name):
+def test_matches_an_independent_raycast(name, backend):
     mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
     pose = NOVEL_POSES[name]
     k = Intrinsics.from_fov(40, 30, fov_x_deg=70)
-    out = render(mesh, pose, k, RenderOptions(backend="torch"))
+    out = render(mesh, pose, k, RenderOptions(backend=backend))
     ref_depth, ref_face = raycast(mesh.vertices, mesh.faces, pose, k)
     both = (out.face_id >= 0) & (ref_face >= 0)
     coverage_agrees = ((out.face_id >= 0) == (ref_face >= 0)).mean()
@@ -62,10 +71,11 @@ def test_matches_an_independent_raycast(name):
     assert np.isinf(out.depth[out.face_id < 0]).all()
 
 
-def test_source_view_reproduces_input_depth_and_colour():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_source_view_reproduces_input_depth_and_colour(backend):
     d, c = scene_depth(), scene_colors()
     mesh = build_dw_mesh(d, c, K)
-    out = render(mesh, np.eye(4))
+    out = render(mesh, np.eye(4), options=RenderOptions(backend=backend))
     inner = np.s_[1:-1, 1:-1]
     np.testing.assert_allclose(out.depth[inner], d[inner], rtol=1e-5)
     # Every interior pixel shows a face touching its own vertex; where that face is visible the
@@ -76,7 +86,8 @@ def test_source_view_reproduces_input_depth_and_colour():
     assert (out.color[~out.mask] == 0).all()
 
 
-def test_novel_view_of_a_plane_matches_analytic_intersection():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_novel_view_of_a_plane_matches_analytic_intersection(backend):
     # A tilted plane n . X = 3: its DW-Mesh is exact, so any view of it is exact too.
     n = np.array([0.2, -0.1, 1.0])
     rays = K.pixel_rays()
@@ -84,7 +95,7 @@ def test_novel_view_of_a_plane_matches_analytic_intersection():
     mesh = build_dw_mesh(d, None, K)
     pose = look_at((0.5, -0.3, 0.2), (0.0, 0.0, 3.0))
     k = Intrinsics.from_fov(48, 36, fov_x_deg=30)
-    out = render(mesh, pose, k)
+    out = render(mesh, pose, k, RenderOptions(backend=backend))
     r = k.pixel_rays().reshape(-1, 3) @ pose[:3, :3].T
     t = (3.0 - n @ pose[:3, 3]) / (r @ n)  # z-depth, since the camera rays have z = 1
     truth = t.reshape(k.height, k.width)
@@ -93,32 +104,40 @@ def test_novel_view_of_a_plane_matches_analytic_intersection():
     assert rel.max() <= 1e-4
 
 
-def test_reference_mask_loses_a_pixel_beside_occluded_regions():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_reference_mask_loses_a_pixel_beside_occluded_regions(backend):
     mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
     pose = NOVEL_POSES["orbit-ish"]
-    face = render(mesh, pose, options=RenderOptions(mask_style="face"))
-    ref = render(mesh, pose, options=RenderOptions(mask_style="reference"))
+    face = render(mesh, pose, options=RenderOptions(backend=backend, mask_style="face"))
+    ref = render(mesh, pose, options=RenderOptions(backend=backend, mask_style="reference"))
     assert not (ref.mask & ~face.mask).any()  # the reference mask is a subset
     assert (face.mask & ~ref.mask).sum() > 0
     assert (ref.color[~ref.mask] == 0).all()
     np.testing.assert_array_equal(ref.depth, face.depth)
 
 
-def test_looking_away_sees_nothing_and_inside_the_closure_sees_the_cap():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_looking_away_sees_nothing_and_inside_the_closure_sees_the_cap(backend):
     mesh = build_dw_mesh(scene_depth(), None, K)
-    back = render(mesh, yaw_pose(180))
+    opts = RenderOptions(backend=backend)
+    back = render(mesh, yaw_pose(180), options=opts)
     assert (back.face_id == -1).all() and np.isinf(back.depth).all()
     # Behind the sheet, inside the closed mesh: every pixel hits a surface, none visible.
-    inside = render(mesh, np.eye(4) @ yaw_pose(0, (0.0, 0.0, 50.0)))
+    inside = render(mesh, np.eye(4) @ yaw_pose(0, (0.0, 0.0, 50.0)), options=opts)
     assert (inside.face_id >= 0).all()
     assert not inside.mask.any()
 
 
-def test_torch_mesh_gives_torch_results():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_torch_mesh_gives_torch_results(backend):
     mesh = build_dw_mesh(torch.from_numpy(scene_depth()), torch.from_numpy(scene_colors()), K)
-    out = render(mesh, torch.eye(4, dtype=torch.float64))
+    opts = RenderOptions(backend=backend)
+    out = render(mesh, torch.eye(4, dtype=torch.float64), options=opts)
     assert isinstance(out.depth, torch.Tensor) and out.depth.dtype == torch.float32
-    np_out = render(mesh.numpy(), np.eye(4))
+    assert out.face_id.dtype == torch.int64 and out.color.dtype == torch.uint8
+    assert out.mask.dtype == torch.bool
+    np_out = render(mesh.numpy(), np.eye(4), options=opts)
+    assert isinstance(np_out.depth, np.ndarray) and np_out.face_id.dtype == np.int64
     np.testing.assert_array_equal(out.face_id.numpy(), np_out.face_id)
 
 
@@ -161,25 +180,28 @@ def test_nvdiffrast_backend_agrees_with_torch_backend(name):
     assert ((a.depth[both] - b.depth[both]).abs() / b.depth[both]).max() <= 1e-4
 
 
-def test_near_plane_clipping_pose_really_clips():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_near_plane_clipping_pose_really_clips(backend):
     # Guard for the pose above: some faces straddle its camera plane and some pixels are hit.
     mesh = build_dw_mesh(scene_depth(), None, K)
     pose = NOVEL_POSES["inside-sideways"]
     cam_z = (mesh.vertices - pose[:3, 3]) @ pose[:3, :3][:, 2]
     z = cam_z[mesh.faces]
     assert ((z.min(1) < 0) & (z.max(1) > 0)).any()
-    assert (render(mesh, pose).face_id >= 0).mean() > 0.2
+    assert (render(mesh, pose, options=RenderOptions(backend=backend)).face_id >= 0).mean() > 0.2
 
 
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name", list(NOVEL_POSES))
-def test_skipping_the_cap_never_changes_the_image(name, monkeypatch):
+def test_skipping_the_cap_never_changes_the_image(name, backend, monkeypatch):
     import ex4d_bridge.geometry.rendering as render_module
 
     mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
     pose = NOVEL_POSES[name]
-    fast = render(mesh, pose)
+    opts = RenderOptions(backend=backend)
+    fast = render(mesh, pose, options=opts)
     monkeypatch.setattr(render_module, "cap_may_be_visible", lambda *_: True)
-    full = render(mesh, pose)
+    full = render(mesh, pose, options=opts)
     np.testing.assert_array_equal(fast.face_id, full.face_id)
     np.testing.assert_array_equal(fast.color, full.color)
 
@@ -195,7 +217,8 @@ def test_cap_visibility_rule():
     assert not cap_may_be_visible(mesh, yaw_pose(0, (100.0, 0.0, 10.0)))  # outside the frustum
 
 
-def test_camera_moving_into_the_scene_matches_the_raycast():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_camera_moving_into_the_scene_matches_the_raycast(backend):
     # Dolly poses put the near plane inside the geometry: clipped vertices project far off
     # screen, where a float32 set-up would lose the few pixels that remain on screen.
     k = Intrinsics.reference(48, 36, focal=47.0)
@@ -206,7 +229,7 @@ def test_camera_moving_into_the_scene_matches_the_raycast():
     for z in (1.5, 1.79, 1.9, 2.3, 2.6):
         pose = np.eye(4)
         pose[:3, 3] = (0.0123, -0.0071, z)
-        out = render(mesh, pose, k, RenderOptions(backend="torch"))
+        out = render(mesh, pose, k, RenderOptions(backend=backend))
         ref_depth, ref_face = raycast(mesh.vertices, mesh.faces, pose, k)
         assert ((out.face_id >= 0) == (ref_face >= 0)).mean() >= 0.995
         both = (out.face_id >= 0) & (ref_face >= 0) & (out.face_id == ref_face)
@@ -215,12 +238,13 @@ def test_camera_moving_into_the_scene_matches_the_raycast():
         assert rel.max() <= 1e-4
 
 
-def test_cap_is_drawn_when_the_near_plane_cuts_the_sheet():
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_cap_is_drawn_when_the_near_plane_cuts_the_sheet(backend):
     k = Intrinsics.reference(16, 12, focal=16.0)
     mesh = build_dw_mesh(np.full((12, 16), 3.0, np.float32), None, k)
     pose = np.eye(4)
     pose[2, 3] = 3.0 - 5e-4  # in front of the wall but nearer than the near plane (1e-3)
-    out = render(mesh, pose, k)
+    out = render(mesh, pose, k, RenderOptions(backend=backend))
     # The wall is clipped away, so the camera sees the cap behind it (as it would with the cap
     # never skipped).
     assert (out.face_id >= mesh.num_grid_faces).mean() > 0.5
@@ -243,8 +267,9 @@ def _random_rotation(rng, max_deg):
     return np.eye(3) + np.sin(a) * k + (1 - np.cos(a)) * k @ k
 
 
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("seed", range(0, 240, 3))
-def test_random_meshes_cameras_and_lenses_match_the_raycast(seed):
+def test_random_meshes_cameras_and_lenses_match_the_raycast(seed, backend):
     # Tiny meshes with discontinuities and holes, any rotation, cameras near and far,
     # off-centre and anisotropic lenses: every pixel must agree with the ray cast (the same
     # face, or an equally near one).
@@ -273,7 +298,7 @@ def test_random_meshes_cameras_and_lenses_match_the_raycast(seed):
         w2,
         h2,
     )
-    out = render(mesh, pose, k_out, RenderOptions(backend="torch"))
+    out = render(mesh, pose, k_out, RenderOptions(backend=backend))
     ref_depth, ref_face = raycast(mesh.vertices, mesh.faces, pose, k_out)
     np.testing.assert_array_equal(out.face_id >= 0, ref_face >= 0)
     hit = ref_face >= 0

@@ -16,9 +16,9 @@ from ..errors import InputError
 REFERENCE_BORDER_DEPTH = 100.0
 REFERENCE_MIN_ANGLE_DEG = 2.5
 
-Backend = Literal["auto", "torch", "nvdiffrast"]
+Backend = Literal["auto", "cpu", "torch", "nvdiffrast"]
 MaskStyle = Literal["face", "reference"]
-BACKENDS = ("auto", "torch", "nvdiffrast")
+BACKENDS = ("auto", "cpu", "torch", "nvdiffrast")
 MASK_STYLES = ("face", "reference")
 
 
@@ -72,8 +72,10 @@ class DWMeshOptions:
 class RenderOptions:
     """How to draw a DW-Mesh.
 
-    ``backend``: ``"torch"`` (pure PyTorch, any device), ``"nvdiffrast"`` (CUDA, installed
-    separately) or ``"auto"`` (nvdiffrast on CUDA when installed, else torch). ``mask_style``:
+    ``backend``: ``"cpu"`` (compiled with numba, CPU only; the same bits as torch on the CPU,
+    several times faster), ``"torch"`` (pure PyTorch, any device), ``"nvdiffrast"`` (CUDA,
+    installed separately) or ``"auto"`` (on CUDA nvdiffrast when installed, else torch; on the
+    CPU cpu when numba is installed, else torch). ``mask_style``:
     ``"face"`` (exact visibility) or ``"reference"`` (the EX-4D reference's mask shape, for
     generation inputs; see ``geometry.rendering``). ``device``: where rendering runs (meshes
     are built or moved there; None keeps a mesh where it is, and scenes build on the CPU).

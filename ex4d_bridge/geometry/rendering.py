@@ -1,7 +1,9 @@
 """Render a DW-Mesh from any camera: colour, visibility mask, depth and face ids.
 
-Both backends produce nvdiffrast-style rasters (see ``raster_torch``); everything after the
-raster (attribute interpolation, masks) is shared, so the backends agree by construction.
+The torch and nvdiffrast backends produce nvdiffrast-style rasters (see ``raster_torch``) and
+share everything after the raster (attribute interpolation, masks); the compiled CPU backend
+(``"cpu"``, ``raster_numba``) fuses all of it into a few loops that repeat the torch path's
+arithmetic in the same order, so it gives the same bits.
 
 Mask styles:
 
@@ -22,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import runtime
 from ..camera.intrinsics import Intrinsics
 from ..errors import InputError
-from . import raster_nvdiffrast, raster_torch
+from . import raster_numba, raster_nvdiffrast, raster_torch
 from .dwmesh import DWMesh
 from .options import RenderOptions
 from .raster_torch import gather_rows
@@ -43,10 +46,25 @@ class RenderResult:
 
 
 def choose_backend(backend: str, device: torch.device) -> str:
+    """``"auto"``: nvdiffrast on CUDA when installed, else torch there; on the CPU the
+    compiled backend when numba is installed, else torch."""
     if backend == "auto":
-        return "nvdiffrast" if device.type == "cuda" and raster_nvdiffrast.available() else "torch"
-    if backend not in ("torch", "nvdiffrast"):
-        raise InputError(f"unknown render backend {backend!r}; use auto, torch or nvdiffrast")
+        if device.type == "cuda":
+            return "nvdiffrast" if raster_nvdiffrast.available() else "torch"
+        return "cpu" if raster_numba.available() else "torch"
+    if backend not in ("torch", "nvdiffrast", "cpu"):
+        raise InputError(f"unknown render backend {backend!r}; use auto, cpu, torch or nvdiffrast")
+    if backend == "cpu":
+        if not raster_numba.available():
+            raise InputError(
+                "the cpu render backend needs numba: pip install 'ex4d-bridge[server]' (or "
+                "pip install numba), or use backend='torch'"
+            )
+        if device.type != "cpu":
+            raise InputError(
+                f"the cpu render backend renders on the CPU, not {device.type}; use "
+                "backend='auto', 'torch' or 'nvdiffrast' there"
+            )
     return backend
 
 
@@ -155,6 +173,34 @@ def _rasterize(
     return face_id, hit, fid, corners, bary, depth
 
 
+def _render_compiled(vertices, faces, num_faces, colors, pose, k, near, style, occluded, keep):
+    """The compiled CPU backend: projection, raster, resolve and shading in one pass each;
+    numpy (color, mask, depth, face_id)."""
+    w2c = np.linalg.inv(pose).astype(np.float32)  # as _rasterize's float64 -> float32
+
+    def projection_for(far: float) -> np.ndarray:
+        return projection(k, near, far).numpy().astype(np.float32)
+
+    def arr(x, dtype):
+        x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    return raster_numba.render_arrays(
+        arr(vertices, np.float32),
+        arr(faces, np.int32),
+        int(num_faces),
+        w2c,
+        projection_for,
+        k.width,
+        k.height,
+        arr(colors, np.uint8),
+        None if occluded is None else arr(occluded, np.bool_),
+        None if keep is None else arr(keep, np.bool_),
+        style,
+        threads=runtime.compiled_render_threads(),
+    )
+
+
 def render(
     mesh: DWMesh,
     cam_to_world,
@@ -178,6 +224,23 @@ def render(
     faces = t["faces"]
     if not cap_may_be_visible(mesh, pose, k, near):
         faces = faces[: mesh.num_grid_faces]  # a prefix: face ids are unchanged
+    if name == "cpu":
+        reference = mask_style == "reference"
+        out = _render_compiled(
+            t["vertices"],
+            t["faces"],
+            faces.shape[0],
+            t["colors"],
+            pose,
+            k,
+            near,
+            raster_numba.MASK_REFERENCE if reference else raster_numba.MASK_FACE,
+            None if reference else t["occluded"],
+            mesh.vertex_visible if reference else None,
+        )
+        if mesh.is_torch:
+            return RenderResult(*(torch.from_numpy(x) for x in out))
+        return RenderResult(*out)
     face_id, hit, fid, corners, bary, depth = _rasterize(t["vertices"], faces, pose, k, near, name)
 
     colors = t["colors"].to(torch.float32)
@@ -232,8 +295,11 @@ def render_triangles(
         mask = torch.zeros(shape, dtype=torch.bool, device=v.device)
         depth = torch.full(shape, float("inf"), device=v.device)
         face_id = torch.full(shape, -1, dtype=torch.int64, device=v.device)
+    elif (name := choose_backend(opts.backend, v.device)) == "cpu":
+        style = raster_numba.MASK_COVERAGE
+        out = _render_compiled(v, f, len(f), c, pose, k, opts.near, style, None, None)
+        color, mask, depth, face_id = (torch.from_numpy(x) for x in out)
     else:
-        name = choose_backend(opts.backend, v.device)
         face_id, hit, _, corners, bary, depth = _rasterize(v, f, pose, k, opts.near, name)
         cf = c.to(torch.float32)
         rgb = sum(bary[i, :, None] * cf.index_select(0, corners[i]) for i in range(3))

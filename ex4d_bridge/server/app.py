@@ -21,6 +21,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from ..errors import Ex4dError
+from ..geometry import raster_numba
 from ..wire import bridge_pb2, tolerant_parser
 from .auth import TokenAuthInterceptor
 from .config import ServerConfig
@@ -66,6 +67,9 @@ class BridgeServer:
     async def start(self) -> int:
         """Bind and start; returns the port (useful with port 0)."""
         c = self.config
+        # The compiled CPU renderer's kernels, compiled or loaded from their disk cache before
+        # the first request, so that no View reply waits for them.
+        await asyncio.get_running_loop().run_in_executor(None, raster_numba.warm_up)
         interceptors = []
         if c.token:
             interceptors.append(TokenAuthInterceptor(c.token, open_health=c.open_health))
