@@ -33,6 +33,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from ..cache import LRUCache
 from ..camera import Intrinsics, Trajectory
 from ..camera.poses import pose_distances
 from ..errors import Cancelled, Ex4dError, InputError
@@ -47,7 +48,7 @@ from ..generation import (
 from ..geometry import RenderOptions
 from ..scene import render_trajectory
 from .errors import NotFoundError, PreconditionError
-from .store import JOB_ID_RE, LRUCache, SceneStore
+from .store import JOB_ID_RE, SceneStore
 
 log = logging.getLogger(__name__)
 

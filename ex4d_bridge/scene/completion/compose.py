@@ -48,16 +48,14 @@ render device until the final image.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ...cache import LRUCache
 from ...camera.intrinsics import Intrinsics
 from ...camera.trajectory import Trajectory
 from ...errors import Cancelled, InputError
@@ -123,32 +121,6 @@ class CompletedTrajectoryRender:
     @property
     def tag(self) -> str:
         return trajectory_tag(self.trajectory.name)
-
-
-class _LRU:
-    """A small thread-safe LRU map (values may be built twice under a race; never wrong)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, build: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = build()
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
 
 
 # -- fusion: layers without duplicates ---------------------------------------------------------
@@ -424,8 +396,8 @@ class CompletedScene:
         # Fused meshes: at least a window's worth, so that a path sliding through the frames
         # builds each frame's once (an LRU smaller than the window would rebuild most of them
         # at every frame).
-        self._fused = _LRU(max(options.cache_frames, 2 * options.window + 2))
-        self._sources = _LRU(options.cache_frames)
+        self._fused = LRUCache(max(options.cache_frames, 2 * options.window + 2))
+        self._sources = LRUCache(options.cache_frames)
 
     # -- per-frame data --------------------------------------------------------------------
 
@@ -450,7 +422,7 @@ class CompletedScene:
                     covered = np.union1d(covered, keys[valid])
             return _band(t, LayerMesh.concatenate(meshes))
 
-        return self._fused.get(t, build)
+        return self._fused.get_or_build(t, build)
 
     def frame_mesh(self, t: int) -> LayerMesh:
         """Every layer of frame ``t`` fused into one mesh: where layers of several generations
@@ -474,7 +446,7 @@ class CompletedScene:
     def _source_mesh(self, t: int) -> DWMesh:
         if self._meshes is not None:
             return self._meshes(t)
-        return self._sources.get(t, lambda: self.scene.mesh(t, self.options.render.device))
+        return self._sources.get_or_build(t, lambda: self.scene.mesh(t, self.options.render.device))
 
     def _check_frame(self, t) -> int:
         if isinstance(t, bool) or not isinstance(t, int | np.integer):
