@@ -16,6 +16,15 @@ from .conventions import (
     position_quaternion_from_pose,
     quaternion_to_matrix,
 )
+from .coverage import (
+    COVERAGE_SETS,
+    coverage_paths,
+    coverage_set,
+    hold_path,
+    orbit_pose,
+    path_angles,
+    pitch_arc,
+)
 from .intrinsics import Intrinsics
 from .pose_path import load_pose_path, save_pose_path
 from .poses import invert_rigid, is_rigid, look_at
@@ -31,19 +40,26 @@ from .trajectory import (
 )
 
 __all__ = [
+    "COVERAGE_SETS",
     "TRAJECTORY_FORMS",
     "CoordinateSystem",
     "Intrinsics",
     "Trajectory",
     "convert_points",
     "convert_pose",
+    "coverage_paths",
+    "coverage_set",
     "dolly",
+    "hold_path",
     "invert_rigid",
     "is_rigid",
     "load_pose_path",
     "look_at",
     "matrix_to_quaternion",
+    "orbit_pose",
     "parse_trajectory",
+    "path_angles",
+    "pitch_arc",
     "pose_from_position_quaternion",
     "pose_from_wire",
     "pose_to_wire",
