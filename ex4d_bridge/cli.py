@@ -56,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
         default="90,-90",
         help="orbit angles in degrees, comma separated (default 90,-90)",
     )
+    demo.add_argument(
+        "--coverage",
+        default="walk-small",
+        help="coverage set `complete` runs on the demo scene with the classical generator "
+        "(walk-small: 4 paths, default; walk, orbit, or none to skip)",
+    )
+    demo.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="complete every k-th frame of the coverage paths (default 4; 1 = every frame)",
+    )
     _add_render_options(demo)
 
     rec = sub.add_parser("reconstruct", help="video -> per-frame depth -> scene directory")
@@ -108,6 +120,20 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="also export frame 0's DW-Mesh (.glb or .ply)",
+    )
+    ren.add_argument(
+        "--completed",
+        action="store_true",
+        help="render through the scene's completion layers (`ex4d-bridge complete`): writes "
+        "color_<tag>.mp4 and holes_<tag>.mp4 (white = nothing there); pose i shows source "
+        "frame i, or the frame of its time stamp",
+    )
+    ren.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="with --completed: frames on either side whose completions fill what is still "
+        "empty (default 8)",
     )
     _add_render_options(ren)
     # Commands of other stages live with their stage (a module with ``register(subparsers)``
@@ -175,9 +201,33 @@ def cmd_render(args: argparse.Namespace) -> int:
     traj = parse_trajectory(
         args.trajectory, min_depth=scene.min_depth(), num_frames=scene.num_frames
     )
+    if args.completed:
+        return _render_completed(args, scene, traj)
+    if args.window is not None:
+        raise Ex4dError("--window applies only with --completed")
     result = render_trajectory(scene, traj, _render_options(args), progress=not args.quiet)
     out = Path(args.out or args.scene)
     paths = save_trajectory_render(result, out, scene.fps)
+    if args.export_mesh:
+        paths["mesh"] = export_mesh(scene.mesh(0), args.export_mesh)
+    for kind, path in paths.items():
+        _say(f"{kind:>12}: {path}")
+    return 0
+
+
+def _render_completed(args: argparse.Namespace, scene, traj) -> int:
+    from .geometry import RenderOptions, export_mesh
+    from .scene.completion.complete import render_completed_files
+
+    paths = render_completed_files(
+        scene,
+        args.scene,
+        traj,
+        args.out or args.scene,
+        render=RenderOptions(backend=args.backend, mask_style="face", device=args.device),
+        window=args.window,
+        progress=not args.quiet,
+    )
     if args.export_mesh:
         paths["mesh"] = export_mesh(scene.mesh(0), args.export_mesh)
     for kind, path in paths.items():
@@ -199,6 +249,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         size=args.size,
         num_frames=args.frames,
         angles=angles,
+        coverage=None if args.coverage.strip().lower() == "none" else args.coverage,
+        **({} if args.stride is None else {"stride": args.stride}),
         options=_render_options(args),
         progress=not args.quiet,
     )
@@ -208,6 +260,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"demo": cmd_demo, "reconstruct": cmd_reconstruct, "render": cmd_render}
 PLUGIN_COMMANDS = (
     "ex4d_bridge.generation.command",
+    "ex4d_bridge.scene.completion.command",
     "ex4d_bridge.server.command",
     "ex4d_bridge.training.command",
 )
