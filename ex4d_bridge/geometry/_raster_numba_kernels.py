@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 EMPTY = np.iinfo(np.int64).max
@@ -37,6 +38,24 @@ def _f32_bits(typingctx, x):
         return builder.bitcast(args[0], ir.IntType(32))
 
     return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _take(typingctx, tickets, index):
+    """``tickets[index] += 1`` atomically; returns the value before: the next block of work,
+    so a thread that the scheduler holds back leaves its share to the others."""
+    if not (isinstance(tickets, types.Array) and tickets.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty, idxty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = context.cast(builder, args[1], idxty, types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [idx])
+        one = context.get_constant(types.int64, 1)
+        return builder.atomic_rmw("add", ptr, one, "monotonic")
+
+    return types.int64(tickets, index), codegen
 
 
 @njit(**_INNER)
@@ -152,19 +171,18 @@ def _raster_triangle(x0, y0, w0, x1, y1, w1, x2, y2, w2, tid, zb, width, cst, ra
 # -- vertices --------------------------------------------------------------------------------
 
 
-@njit(**_INNER)
-def _vertex_range(start, stop, vertices, m, p, width, height, cam, sx, sy, iw):
-    """Camera-space vertices (``vertices @ R.T + t``, MKL's order for k = 3) and their screen
-    positions (raster_torch._screen); returns (largest depth, largest |screen coordinate|, count
-    of non-finite screen coordinates)."""
+@njit(**_LOOPS)
+def vertex_pass(vertices, m, p, width, height, cam, sx, sy, iw):
+    """Camera-space vertices (``vertices @ R.T + t`` in the order torch's CPU matmul sums for
+    k = 3) and their screen positions (raster_torch._screen); returns the largest depth and
+    the largest |screen coordinate| (inf if any is not finite)."""
     one = np.float32(1.0)
     half = np.float32(0.5)
     half_w = np.float32(0.5 * width)
     half_h = np.float32(0.5 * height)
     zmax = -np.inf
     extent = 0.0
-    bad = 0
-    for i in range(start, stop):
+    for i in range(vertices.shape[0]):
         x, y, z = vertices[i, 0], vertices[i, 1], vertices[i, 2]
         cx = ((x * m[0, 0] + y * m[0, 1]) + z * m[0, 2]) + m[0, 3]
         cy = ((x * m[1, 0] + y * m[1, 1]) + z * m[1, 2]) + m[1, 3]
@@ -182,34 +200,8 @@ def _vertex_range(start, stop, vertices, m, p, width, height, cam, sx, sy, iw):
         if np.isfinite(u) and np.isfinite(v):
             extent = max(extent, abs(u), abs(v))
         else:
-            bad += 1
-    return zmax, extent, bad
-
-
-@njit(**_LOOPS)
-def vertex_pass(vertices, m, p, width, height, cam, sx, sy, iw):
-    zmax, extent, bad = _vertex_range(
-        0, vertices.shape[0], vertices, m, p, width, height, cam, sx, sy, iw
-    )
-    return zmax, extent if bad == 0 else np.inf
-
-
-@njit(parallel=True, **_OPTS)
-def vertex_pass_parallel(vertices, m, p, width, height, cam, sx, sy, iw):
-    n = vertices.shape[0]
-    chunks = 16
-    step = (n + chunks - 1) // chunks
-    zmax = -np.inf
-    extent = 0.0
-    bad = 0
-    for c in prange(chunks):
-        z, e, b = _vertex_range(
-            c * step, min(n, (c + 1) * step), vertices, m, p, width, height, cam, sx, sy, iw
-        )
-        zmax = max(zmax, z)
-        extent = max(extent, e)
-        bad += b
-    return zmax, extent if bad == 0 else np.inf
+            extent = np.inf
+    return zmax, extent
 
 
 @njit(**_LOOPS)
@@ -229,33 +221,34 @@ def all_in_front(cam, p):
 
 
 @njit(**_INNER)
-def _raster_faces_part(part, parts, sx, sy, iw, faces, num_faces, zb, width, cst, ramp, block):
-    zb[:] = EMPTY
-    for b in range(part, (num_faces + block - 1) // block, parts):
-        for f in range(b * block, min((b + 1) * block, num_faces)):
-            i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-            _raster_triangle(
-                sx[i0], sy[i0], iw[i0], sx[i1], sy[i1], iw[i1], sx[i2], sy[i2], iw[i2],
-                f, zb, width, cst, ramp,
-            )  # fmt: skip
+def _raster_faces_block(b, sx, sy, iw, faces, num_faces, zb, width, cst, ramp, block):
+    for f in range(b * block, min((b + 1) * block, num_faces)):
+        i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+        _raster_triangle(
+            sx[i0], sy[i0], iw[i0], sx[i1], sy[i1], iw[i1], sx[i2], sy[i2], iw[i2],
+            f, zb, width, cst, ramp,
+        )  # fmt: skip
 
 
 @njit(**_LOOPS)
 def raster_faces(sx, sy, iw, faces, num_faces, zbufs, width, cst, ramp, block):
-    parts = zbufs.shape[0]
-    for p in range(parts):
-        _raster_faces_part(
-            p, parts, sx, sy, iw, faces, num_faces, zbufs[p], width, cst, ramp, block
-        )
+    zb = zbufs[0]
+    zb[:] = EMPTY
+    for b in range((num_faces + block - 1) // block):
+        _raster_faces_block(b, sx, sy, iw, faces, num_faces, zb, width, cst, ramp, block)
 
 
 @njit(parallel=True, **_OPTS)
-def raster_faces_parallel(sx, sy, iw, faces, num_faces, zbufs, width, cst, ramp, block):
-    parts = zbufs.shape[0]
-    for p in prange(parts):
-        _raster_faces_part(
-            p, parts, sx, sy, iw, faces, num_faces, zbufs[p], width, cst, ramp, block
-        )
+def raster_faces_parallel(sx, sy, iw, faces, num_faces, zbufs, width, cst, ramp, block, tickets):
+    """One z-buffer per thread; the threads take blocks of faces in turn (``tickets[0]``)."""
+    blocks = (num_faces + block - 1) // block
+    for p in prange(zbufs.shape[0]):
+        zb = zbufs[p]
+        zb[:] = EMPTY
+        b = _take(tickets, 0)
+        while b < blocks:
+            _raster_faces_block(b, sx, sy, iw, faces, num_faces, zb, width, cst, ramp, block)
+            b = _take(tickets, 0)
 
 
 @njit(**_INNER)
@@ -360,11 +353,16 @@ def resolve_faces(
 @njit(parallel=True, **_OPTS)
 def resolve_faces_parallel(
     zbufs, sx, sy, iw, faces, cam, colors, occluded, keep, style, cst, ramp, color, mask, depth,
-    fid, rows,
+    fid, rows, tickets,
 ):  # fmt: skip
-    for blk in prange((depth.shape[0] + rows - 1) // rows):
-        _resolve_faces_rows(blk, rows, zbufs, sx, sy, iw, faces, cam, colors, occluded, keep,
-                            style, cst, ramp, color, mask, depth, fid)  # fmt: skip
+    """The threads take blocks of rows in turn (``tickets[1]``)."""
+    blocks = (depth.shape[0] + rows - 1) // rows
+    for _ in prange(zbufs.shape[0]):
+        blk = _take(tickets, 1)
+        while blk < blocks:
+            _resolve_faces_rows(blk, rows, zbufs, sx, sy, iw, faces, cam, colors, occluded,
+                                keep, style, cst, ramp, color, mask, depth, fid)  # fmt: skip
+            blk = _take(tickets, 1)
 
 
 # -- the float64 path: near-plane clipping (raster_torch._clip_near) --------------------------
@@ -490,45 +488,48 @@ def _emit_clip(s, va, vb, vc, qa, qb, qc, f, csx, csy, ciw, cface, cbasis, half_
 
 
 @njit(**_INNER)
-def _raster_precise_part(
-    part, parts, kept, psx, psy, piw, faces, csx, csy, ciw, zb, width, cst, ramp, block,
+def _raster_precise_block(
+    b, kept, psx, psy, piw, faces, csx, csy, ciw, zb, width, cst, ramp, block,
 ):  # fmt: skip
-    zb[:] = EMPTY
     n_kept = kept.shape[0]
-    total = n_kept + csx.shape[0]
-    for b in range(part, (total + block - 1) // block, parts):
-        for t in range(b * block, min((b + 1) * block, total)):
-            if t < n_kept:
-                f = kept[t]
-                i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-                _raster_triangle(
-                    psx[i0], psy[i0], piw[i0], psx[i1], psy[i1], piw[i1],
-                    psx[i2], psy[i2], piw[i2], t, zb, width, cst, ramp,
-                )  # fmt: skip
-            else:
-                j = t - n_kept
-                _raster_triangle(
-                    csx[j, 0], csy[j, 0], ciw[j, 0], csx[j, 1], csy[j, 1], ciw[j, 1],
-                    csx[j, 2], csy[j, 2], ciw[j, 2], t, zb, width, cst, ramp,
-                )  # fmt: skip
+    for t in range(b * block, min((b + 1) * block, n_kept + csx.shape[0])):
+        if t < n_kept:
+            f = kept[t]
+            i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+            _raster_triangle(
+                psx[i0], psy[i0], piw[i0], psx[i1], psy[i1], piw[i1],
+                psx[i2], psy[i2], piw[i2], t, zb, width, cst, ramp,
+            )  # fmt: skip
+        else:
+            j = t - n_kept
+            _raster_triangle(
+                csx[j, 0], csy[j, 0], ciw[j, 0], csx[j, 1], csy[j, 1], ciw[j, 1],
+                csx[j, 2], csy[j, 2], ciw[j, 2], t, zb, width, cst, ramp,
+            )  # fmt: skip
 
 
 @njit(**_LOOPS)
 def raster_precise(kept, psx, psy, piw, faces, csx, csy, ciw, zbufs, width, cst, ramp, block):
-    parts = zbufs.shape[0]
-    for p in range(parts):
-        _raster_precise_part(p, parts, kept, psx, psy, piw, faces, csx, csy, ciw, zbufs[p],
-                             width, cst, ramp, block)  # fmt: skip
+    zb = zbufs[0]
+    zb[:] = EMPTY
+    for b in range((kept.shape[0] + csx.shape[0] + block - 1) // block):
+        _raster_precise_block(b, kept, psx, psy, piw, faces, csx, csy, ciw, zb, width, cst,
+                              ramp, block)  # fmt: skip
 
 
 @njit(parallel=True, **_OPTS)
 def raster_precise_parallel(
-    kept, psx, psy, piw, faces, csx, csy, ciw, zbufs, width, cst, ramp, block
+    kept, psx, psy, piw, faces, csx, csy, ciw, zbufs, width, cst, ramp, block, tickets
 ):
-    parts = zbufs.shape[0]
-    for p in prange(parts):
-        _raster_precise_part(p, parts, kept, psx, psy, piw, faces, csx, csy, ciw, zbufs[p],
-                             width, cst, ramp, block)  # fmt: skip
+    blocks = (kept.shape[0] + csx.shape[0] + block - 1) // block
+    for p in prange(zbufs.shape[0]):
+        zb = zbufs[p]
+        zb[:] = EMPTY
+        b = _take(tickets, 0)
+        while b < blocks:
+            _raster_precise_block(b, kept, psx, psy, piw, faces, csx, csy, ciw, zb, width, cst,
+                                  ramp, block)  # fmt: skip
+            b = _take(tickets, 0)
 
 
 @njit(**_INNER)
@@ -580,9 +581,13 @@ def resolve_precise(
 @njit(parallel=True, **_OPTS)
 def resolve_precise_parallel(
     zbufs, kept, psx, psy, piw, faces, csx, csy, ciw, cface, cbasis, cam, colors, occluded,
-    keep, style, cst, color, mask, depth, fid, rows,
+    keep, style, cst, color, mask, depth, fid, rows, tickets,
 ):  # fmt: skip
-    for blk in prange((depth.shape[0] + rows - 1) // rows):
-        _resolve_precise_rows(blk, rows, zbufs, kept, psx, psy, piw, faces, csx, csy, ciw,
-                              cface, cbasis, cam, colors, occluded, keep, style, cst, color,
-                              mask, depth, fid)  # fmt: skip
+    blocks = (depth.shape[0] + rows - 1) // rows
+    for _ in prange(zbufs.shape[0]):
+        blk = _take(tickets, 1)
+        while blk < blocks:
+            _resolve_precise_rows(blk, rows, zbufs, kept, psx, psy, piw, faces, csx, csy, ciw,
+                                  cface, cbasis, cam, colors, occluded, keep, style, cst, color,
+                                  mask, depth, fid)  # fmt: skip
+            blk = _take(tickets, 1)

@@ -10,12 +10,15 @@ depth and colour and both mask styles. Where ``raster_torch`` expands candidate 
 tensors (~1.8 GB of temporaries per 512x512 render), this walks each triangle's pixels once
 and keeps nothing but the z-buffer.
 
-Threads: the faces are split into parts, each with its own z-buffer (a ``prange`` over parts),
-and the resolve runs over row blocks; the parts' z-buffers merge by taking the smaller key, so
-the result does not depend on the number of threads. numba's ``workqueue`` threading layer is
-chosen unless ``NUMBA_THREADING_LAYER`` says otherwise: its threads sleep on condition
-variables (they never spin) and it survives ``fork``; it is not thread-safe, so one render at a
-time runs in parallel and a render that finds the pool busy runs on its own thread (see
+Threads: each thread of a parallel render has its own z-buffer and takes blocks of 4096 faces
+in turn from an atomic counter, then blocks of 8 rows to resolve, where the z-buffers merge by
+taking the smaller key; so the result does not depend on the number of threads, and a thread
+that the scheduler holds back (other work on the machine) leaves its share to the others
+instead of making them wait. numba's ``workqueue`` threading layer is chosen unless
+``NUMBA_THREADING_LAYER`` says otherwise: its threads sleep on condition variables (they never
+spin) and it survives ``fork`` (it measured better than ``omp`` under load:
+``bench/results/geometry_cpu_omp.json``); it is not thread-safe, so one render at a time runs
+in parallel and a render that finds the threads busy runs on its own thread (see
 ``render_arrays``). ``runtime.compiled_render_threads`` sets the count.
 
 Compilation: every kernel is cached on disk (``cache=True``); ``warm_up()`` compiles or loads
@@ -41,10 +44,9 @@ _SPAN_SLACK = 1e-3
 _AREA_MIN = 1e-12
 _PRECISE_LIMIT = 8
 _REFERENCE_ALPHA_THRESHOLD = 125.0 / 255.0
-# Faces per block of a part's work: parts take blocks in turn, so each part's triangles spread
-# over the image (balanced whatever the view) while a block stays local in memory.
+# Faces per block and rows per resolve block that the threads of a parallel render take in
+# turn: about 50-100 us of work each, small enough to balance, large enough to stay local.
 _BLOCK = 4096
-# Rows per resolve task.
 _ROWS = 8
 
 MASK_FACE, MASK_REFERENCE, MASK_COVERAGE = 0, 1, 2
@@ -120,6 +122,8 @@ def render_arrays(
     k = _kernels()
     import numba
 
+    width, height, num_faces, mask_style = int(width), int(height), int(num_faces), int(mask_style)
+
     parts = min(threads, numba.config.NUMBA_NUM_THREADS)
     parallel = parts > 1 and _parallel.acquire(blocking=False)
     try:
@@ -131,9 +135,9 @@ def render_arrays(
         cam = np.empty((n, 3), np.float32)
         sx, sy, iw = (np.empty(n, np.float32) for _ in range(3))
         # The projection's x, y and w rows do not depend on the far plane: one pass gives the
-        # camera-space vertices, their screen positions and the largest depth.
-        vertex_pass = k.vertex_pass_parallel if parallel else k.vertex_pass
-        zmax, extent = vertex_pass(
+        # camera-space vertices, their screen positions and the largest depth. (It is bound by
+        # memory traffic: a parallel version was no faster.)
+        zmax, extent = k.vertex_pass(
             vertices, world_to_camera, projection_for(1.0), width, height, cam, sx, sy, iw
         )
         proj = projection_for(float(zmax) * 1.01 + 1.0)
@@ -147,12 +151,14 @@ def render_arrays(
         c32 = _constants(np.float32, width, height)
         ramp32 = np.arange(max(width, height) + 1, dtype=np.float32)
         out = (color, mask, depth, face_id, _ROWS)
+        # Work-sharing counters of the parallel kernels (raster blocks, resolve blocks).
+        tickets = (np.zeros(2, np.int64),) if parallel else ()
         if extent <= _PRECISE_LIMIT * max(width, height) and k.all_in_front(cam, proj):
             raster = k.raster_faces_parallel if parallel else k.raster_faces
-            raster(sx, sy, iw, faces, num_faces, zbufs, width, c32, ramp32, _BLOCK)
+            raster(sx, sy, iw, faces, num_faces, zbufs, width, c32, ramp32, _BLOCK, *tickets)
             resolve = k.resolve_faces_parallel if parallel else k.resolve_faces
             resolve(zbufs, sx, sy, iw, faces, cam, colors, occluded, keep, mask_style, c32,
-                    ramp32, *out)  # fmt: skip
+                    ramp32, *out, *tickets)  # fmt: skip
         else:
             # Vertices behind the near plane or far off screen: float64, with clipping.
             c64 = _constants(np.float64, width, height)
@@ -161,10 +167,11 @@ def render_arrays(
                 cam, proj, faces, num_faces, width, height
             )
             raster = k.raster_precise_parallel if parallel else k.raster_precise
-            raster(kept, psx, psy, piw, faces, csx, csy, ciw, zbufs, width, c64, ramp64, _BLOCK)
+            raster(kept, psx, psy, piw, faces, csx, csy, ciw, zbufs, width, c64, ramp64, _BLOCK,
+                   *tickets)  # fmt: skip
             resolve = k.resolve_precise_parallel if parallel else k.resolve_precise
             resolve(zbufs, kept, psx, psy, piw, faces, csx, csy, ciw, cface, cbasis, cam,
-                    colors, occluded, keep, mask_style, c32, *out)  # fmt: skip
+                    colors, occluded, keep, mask_style, c32, *out, *tickets)  # fmt: skip
         return color, mask, depth, face_id
     finally:
         if parallel:

@@ -182,8 +182,11 @@ def _render_compiled(vertices, faces, num_faces, colors, pose, k, near, style, o
         return projection(k, near, far).numpy().astype(np.float32)
 
     def arr(x, dtype):
+        # Writable C-contiguous arrays of fixed dtypes: the types the kernels were compiled
+        # for (numba compiles again, for seconds, for any other).
         x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        return np.ascontiguousarray(x, dtype=dtype)
+        x = np.ascontiguousarray(x, dtype=dtype)
+        return x if x.flags.writeable else x.copy()
 
     return raster_numba.render_arrays(
         arr(vertices, np.float32),
