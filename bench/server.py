@@ -3,13 +3,16 @@ buffers measured in the same run, and View latency for 1 and N concurrent stream
 at 90 Hz. Prints JSON; ``--out FILE`` also writes it.
 
     python -m bench.server [--size 512] [--seconds 20] [--streams 1,16] [--rate 90]
-                           [--device cpu|cuda] [--render-workers 0] [--out FILE]
+                           [--device cpu|cuda] [--backends auto,torch] [--render-workers 0]
+                           [--out FILE]
 
 The server runs as a separate process (``ex4d-bridge serve`` on port 0), so its memory is
 measured alone (VmRSS at the start and end of each View run). Latency is measured by the
 client from sending a pose to receiving the reply that echoes it; the server's own share
 (``timings.total_ms``: from the pose's arrival to the reply) is reported beside it. On a small
 CPU the clients share the cores with the server, so both numbers include that contention.
+Each backend in ``--backends`` gets its own server process and the same View runs, one after
+the other (``auto`` is the compiled CPU backend when numba is installed, as ``serve`` picks it).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2)
 
 
-def start_server(data_dir: str, args) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: str, args, backend: str) -> tuple[subprocess.Popen, str]:
     cmd = [
         sys.executable,
         "-m",
@@ -71,6 +74,8 @@ def start_server(data_dir: str, args) -> tuple[subprocess.Popen, str]:
         args.device,
         "--render-workers",
         str(args.render_workers),
+        "--backend",
+        backend,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
@@ -253,56 +258,66 @@ def main() -> None:
     ap.add_argument("--streams", default="1,16", help="concurrent View streams, comma separated")
     ap.add_argument("--rate", type=float, default=90.0, help="poses per second per stream")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--backends", default="auto,torch", help="render backends, one server each (comma list)"
+    )
     ap.add_argument("--render-workers", type=int, default=0)
     ap.add_argument("--torch-threads", type=int, default=0)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, target = start_server(os.path.join(tmp, "data"), args)
-        try:
-            scene = SyntheticScene(args.size, args.size, args.frames)
-            video = write_video(Path(tmp) / "scene.mp4", scene.frames(), scene.fps)
-            with BridgeClient(target, progress=False) as client:
-                client.wait_ready(30)
-                info = client.upload_scene(video, depth=scene.depths(), intrinsics=scene.intrinsics)
-                result: dict = {
-                    "benchmark": "server",
-                    "cpu": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(),
-                    "device": args.device,
-                    "render_workers": args.render_workers or "auto",
-                    "torch_threads": args.torch_threads or "auto",
-                    "frame": f"{args.size}x{args.size}",
-                    "scene_frames": args.frames,
-                    "goals": GOALS,
-                    # Other work on the machine slows every number here; see it alongside.
-                    "load_average_1m_start": round(os.getloadavg()[0], 2),
-                    "server_rss_mib_after_upload": rss_mib(proc.pid),
-                    "geometry": bench_geometry(client, info.scene_id, args.frames),
-                }
-                # Warm the mesh cache and the render path before timing.
-                with client.view_session(info.scene_id, args.size, args.size) as v:
-                    for t in range(args.frames):
-                        v.send(np.eye(4), frame_index=t)
-                        v.receive()
-            result["view"] = [
-                bench_view(
-                    target,
-                    info.scene_id,
-                    args.size,
-                    args.rate,
-                    args.seconds,
-                    int(n),
-                    args.frames,
-                    proc.pid,
-                    args.warmup,
-                )
-                for n in args.streams.split(",")
-            ]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+    result: dict = {
+        "benchmark": "server",
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": args.device,
+        "render_workers": args.render_workers or "auto",
+        "torch_threads": args.torch_threads or "auto",
+        "frame": f"{args.size}x{args.size}",
+        "scene_frames": args.frames,
+        "goals": GOALS,
+        # Other work on the machine slows every number here; see it alongside.
+        "load_average_1m_start": round(os.getloadavg()[0], 2),
+        "view": [],
+    }
+    for backend in args.backends.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, target = start_server(os.path.join(tmp, "data"), args, backend)
+            try:
+                scene = SyntheticScene(args.size, args.size, args.frames)
+                video = write_video(Path(tmp) / "scene.mp4", scene.frames(), scene.fps)
+                with BridgeClient(target, progress=False) as client:
+                    client.wait_ready(60)
+                    info = client.upload_scene(
+                        video, depth=scene.depths(), intrinsics=scene.intrinsics
+                    )
+                    if "geometry" not in result:
+                        result["server_rss_mib_after_upload"] = rss_mib(proc.pid)
+                        result["geometry"] = bench_geometry(client, info.scene_id, args.frames)
+                    # Warm the mesh cache and the render path before timing.
+                    with client.view_session(info.scene_id, args.size, args.size) as v:
+                        for t in range(args.frames):
+                            v.send(np.eye(4), frame_index=t)
+                            v.receive()
+                for n in args.streams.split(","):
+                    row = {"backend": backend, "load_average_1m": round(os.getloadavg()[0], 2)}
+                    row.update(
+                        bench_view(
+                            target,
+                            info.scene_id,
+                            args.size,
+                            args.rate,
+                            args.seconds,
+                            int(n),
+                            args.frames,
+                            proc.pid,
+                            args.warmup,
+                        )
+                    )
+                    result["view"].append(row)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
     result["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     text = json.dumps(result, indent=2)
     print(text)

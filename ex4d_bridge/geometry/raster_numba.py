@@ -16,10 +16,13 @@ taking the smaller key; so the result does not depend on the number of threads, 
 that the scheduler holds back (other work on the machine) leaves its share to the others
 instead of making them wait. numba's ``workqueue`` threading layer is chosen unless
 ``NUMBA_THREADING_LAYER`` says otherwise: its threads sleep on condition variables (they never
-spin) and it survives ``fork`` (it measured better than ``omp`` under load:
-``bench/results/geometry_cpu_omp.json``); it is not thread-safe, so one render at a time runs
-in parallel and a render that finds the threads busy runs on its own thread (see
-``render_arrays``). ``runtime.compiled_render_threads`` sets the count.
+spin), it survives ``fork`` (numba's GNU OpenMP layer ends a forked child that launches a
+parallel loop) and it needs no second OpenMP runtime beside torch's; ``omp`` measured the same
+within noise on the 2-core development machine. It is not thread-safe, so one render at a
+time runs in parallel and a render that finds the threads busy runs on its own thread (see
+``render_arrays``). ``runtime.compiled_render_threads`` sets the count. When other work holds
+a core, two threads cost up to about 1.4x one thread's time (each launch waits for a thread
+the scheduler holds back); beside one busy process they took the same time as one thread.
 
 Compilation: every kernel is cached on disk (``cache=True``); ``warm_up()`` compiles or loads
 every variant (a few seconds the first time on a machine, then well under a second) so that no
