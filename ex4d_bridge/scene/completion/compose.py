@@ -28,28 +28,32 @@ Each pixel's provenance is ``Provenance.SOURCE``, ``COMPLETION`` (step 2), ``NEA
 or ``HOLE`` (nothing at all; black).
 
 Cost. A frame without completions, and none nearby, costs the one source render. Fusing: where
-layers of several generations show the same surface (the same voxel, about two pixels wide at
+layers of several generations show the same surface (within about a voxel two pixels wide at
 its distance), only the first keeps it, so a frame's mesh grows with the surface completed, not
-with the number of generations. Step 2 rasterises only inside the image rectangle that the
-frame's layers project to, through a camera cropped to it (the same pixel rays). Step 3 is one
-render for all nearby frames together (torch and compiled CPU backends): only the faces whose
-screen box meets an 8x8 tile holding a hole are drawn (tested in runs of 64 faces, then face by
-face), and each frame's faces are scaled about the camera centre by a factor that puts them
-behind every nearer frame's (a uniform scaling about the centre changes neither the picture
-nor the perspective-correct interpolation, so the depth test orders by frame first, then
-depth: the frame-by-frame result exactly). Where a face crosses the near plane, the depth range
-is too wide for the scaling, or on nvdiffrast (whose z/w depth would lose its resolution; GPU
-renders are cheap), step 3 renders frame by frame instead. Fused meshes (with their tensors on
-the render device) are cached for ``max(cache_frames, 2 window + 2)`` frames, so a path sliding
-through the frames fuses each once; source DW-Meshes for ``cache_frames``. Tensors stay on the
-render device until the final image.
+with the number of generations. Geometry is culled in runs of 32 consecutive faces (a strip of a
+layer's pixel row) by their screen boxes, exactly (nothing culled could change a pixel): step 2
+draws, inside the rectangle the frame's layers project to (through a camera cropped to it: the
+same pixel rays), only runs not hidden behind the visible source surface (their nearest point
+against the farthest source depth in their box, from a max pyramid of the source render, with
+the tolerance; a box with an empty source pixel always passes). Step 3 is one render for all
+nearby frames together (torch and compiled CPU backends) of the faces whose box holds a hole
+pixel (runs first, then face by face, against a summed-area table of the holes), each frame's
+faces scaled about the camera centre by a factor that puts them behind every nearer frame's: a
+uniform scaling about the centre changes neither the picture nor the perspective-correct
+interpolation, so the depth test orders by frame first, then depth, which is the frame-by-frame
+result (faces that cross the near plane are cut at it first). Where the depth range is too wide
+for the scaling, or on nvdiffrast (whose z/w depth would lose its resolution; GPU renders are
+cheap), step 3 renders frame by frame instead. Fused meshes (with their tensors on the render
+device) are cached for ``max(cache_frames, 2 window + 2)`` frames, so a path sliding through the
+frames fuses each once; source DW-Meshes for ``cache_frames``. Tensors stay on the render device
+until the final image.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -140,17 +144,35 @@ def _layer_world(layer: CompletionLayer) -> tuple[np.ndarray, np.ndarray]:
     return valid, cam @ layer.pose[:3, :3].T + layer.pose[:3, 3]
 
 
-def voxel_keys(points: np.ndarray, focal: float) -> np.ndarray:
-    """int64 key of the voxel of each world point (n, 3): the voxel edge is a power of two
-    between one and two times ``_VOXEL_PIXELS`` pixel footprints (distance / focal) at the
-    point's distance from the origin, so surfaces sampled at about one point per pixel put a
-    point in every voxel they cross."""
+def voxel_keys(points: np.ndarray, focal: float, shift=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """int64 key of the voxel of each world point (n, 3), moved by ``shift`` voxels first: the
+    voxel edge is a power of two between one and two times ``_VOXEL_PIXELS`` pixel footprints
+    (distance / focal) at the point's distance from the origin, so surfaces sampled at about
+    one point per pixel put a point in every voxel they cross."""
     dist = np.linalg.norm(points, axis=1)
     level = np.floor(np.log2(np.maximum(dist * _VOXEL_PIXELS / focal, 1e-12)))
-    q = np.floor(points / np.exp2(level)[:, None]).astype(np.int64) + (1 << 17)
+    cells = points / np.exp2(level)[:, None] + np.asarray(shift)
+    q = np.floor(cells).astype(np.int64) + (1 << 17)
     np.clip(q, 0, (1 << 18) - 1, out=q)
     lv = np.clip(level + 128, 0, 255).astype(np.int64)
     return (lv << 54) | (q[:, 0] << 36) | (q[:, 1] << 18) | q[:, 2]
+
+
+# The 2x2x2 voxels nearest to a point: its own and, per axis, the neighbour on its nearer side.
+_NEAREST_BLOCK = [(x, y, z) for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)]
+
+
+def _near_covered(world: np.ndarray, focal: float, covered: np.ndarray) -> np.ndarray:
+    """(n,) bool: a point of ``covered`` (sorted voxel keys) lies in the 2x2x2 voxels nearest
+    to each world point, so within about a voxel of it."""
+    out = np.zeros(len(world), bool)
+    if not covered.size:
+        return out
+    for shift in _NEAREST_BLOCK:
+        keys = voxel_keys(world, focal, shift)
+        at = np.minimum(np.searchsorted(covered, keys), covered.size - 1)
+        out |= covered[at] == keys
+    return out
 
 
 def _erode(mask: np.ndarray) -> np.ndarray:
@@ -165,16 +187,11 @@ def _erode(mask: np.ndarray) -> np.ndarray:
 
 
 def _without_covered(
-    layer: CompletionLayer, keys: np.ndarray, covered: np.ndarray
+    layer: CompletionLayer, valid: np.ndarray, redundant: np.ndarray
 ) -> CompletionLayer | None:
-    """``layer`` less the pixels whose voxel ``covered`` (sorted keys) already holds, keeping a
-    one-pixel band beside what stays so the pieces overlap and no seam opens; cropped to what
-    is left (None when nothing is)."""
-    valid = keys >= 0
-    if not covered.size:
-        return layer
-    at = np.minimum(np.searchsorted(covered, keys), covered.size - 1)
-    redundant = valid & (covered[at] == keys)
+    """``layer`` less its ``redundant`` pixels, keeping a one-pixel band of them beside what
+    stays so the pieces overlap and no seam opens; cropped to what is left (None when
+    nothing is)."""
     if not redundant.any():
         return layer
     kept = valid & ~(redundant & _erode(redundant | ~valid))
@@ -193,8 +210,8 @@ def _without_covered(
 
 
 # Faces are culled against the holes in runs of this many consecutive faces (a layer's faces
-# follow its pixel rows, so a run is a short strip of surface) before face by face.
-_RUN = 64
+# follow its pixel rows, so a run is a strip of surface about sixteen pixels long).
+_RUN = 32
 
 
 @dataclass
@@ -285,80 +302,158 @@ def _crop(k: Intrinsics, rect: tuple[int, int, int, int]) -> Intrinsics:
     return Intrinsics(k.fx, k.fy, k.cx - x0, k.cy - y0, x1 - x0, y1 - y0)
 
 
-_TILE = 8
 # The largest scale between the nearest and the farthest nearby frame's geometry in the one-pass
 # fill (float32 depth keeps its relative precision, so only overflow limits it).
 _MAX_SCALE = 1e30
 
 
-class _HoleTiles:
-    """Which 8x8-pixel tiles of an image (camera ``k``) hold a wanted pixel, as a summed-area
-    table, to test screen boxes against."""
+# Below this many faces passing the run test, they are drawn without a test face by face.
+_FEW_FACES = 1 << 14
+# Pixels whose centre lies this close outside a screen box count as inside (the rasterizers
+# cover centres on an edge, with a little slack).
+_BOX_SLACK = 1e-2
 
-    def __init__(self, wanted: torch.Tensor, k: Intrinsics, w2c: np.ndarray, near: float):
+
+class _Screen:
+    """A camera (``k``, world-to-camera ``w2c``) and per-pixel images to test screen boxes of
+    geometry against: a summed-area table of ``wanted`` pixels (any in a box?) and, with
+    ``depth``, a max pyramid of it (the farthest in a box, conservatively)."""
+
+    def __init__(self, wanted, k: Intrinsics, w2c: np.ndarray, near: float, depth=None):
         h, w = wanted.shape
-        th, tw = -(-h // _TILE), -(-w // _TILE)
-        tiles = torch.zeros(th * _TILE, tw * _TILE, dtype=torch.bool, device=wanted.device)
-        tiles[:h, :w] = wanted
-        tiles = tiles.view(th, _TILE, tw, _TILE).any(3).any(1)
-        self.sat = torch.zeros(th + 1, tw + 1, dtype=torch.int32, device=wanted.device)
-        self.sat[1:, 1:] = tiles.to(torch.int32).cumsum(0).cumsum(1)
-        self.th, self.tw, self.k, self.near = th, tw, k, near
         dev = wanted.device
+        self.sat = torch.zeros(h + 1, w + 1, dtype=torch.int32, device=dev)
+        self.sat[1:, 1:] = wanted.to(torch.int32).cumsum(0).cumsum(1)
+        self.h, self.w, self.k, self.near = h, w, k, near
         self.rot = torch.as_tensor(w2c[:3, :3], dtype=torch.float32, device=dev)
         self.shift = torch.as_tensor(w2c[:3, 3], dtype=torch.float32, device=dev)
+        if depth is not None:
+            levels, sizes = [depth.float()], [(h, w)]
+            while max(sizes[-1]) > 1:
+                x = torch.nn.functional.max_pool2d(levels[-1][None, None], 2, ceil_mode=True)
+                levels.append(x[0, 0])
+                sizes.append(tuple(x.shape[-2:]))
+            self.levels = torch.cat([x.reshape(-1) for x in levels])
+            n = torch.tensor([a * b for a, b in sizes], device=dev)
+            self.offsets = torch.cumsum(n, 0) - n
+            self.widths = torch.tensor([b for _, b in sizes], device=dev)
 
     def project(self, points: torch.Tensor):
-        """Camera z and tile coordinates (pixel index / 8) of world points (..., 3)."""
+        """Camera z and pixel coordinates (pixel (i, j) has its centre at (i, j)) of world
+        points (..., 3)."""
         cam = points @ self.rot.T + self.shift
         z = cam[..., 2]
         k = self.k
-        u = (cam[..., 0] / z) * (k.fx / _TILE) + (k.cx - 0.5) / _TILE
-        v = (cam[..., 1] / z) * (k.fy / _TILE) + (k.cy - 0.5) / _TILE
-        return z, u, v
+        return z, (cam[..., 0] / z) * k.fx + (k.cx - 0.5), (cam[..., 1] / z) * k.fy + (k.cy - 0.5)
 
-    def meets(self, umin, umax, vmin, vmax) -> torch.Tensor:
-        """Whether each screen box (tile units, pixel centres) holds a wanted tile."""
-        th, tw = self.th, self.tw
-        x0 = umin.floor().clamp(0, tw - 1).long()
-        x1 = umax.floor().clamp(-1, tw - 1).long() + 1
-        y0 = vmin.floor().clamp(0, th - 1).long()
-        y1 = vmax.floor().clamp(-1, th - 1).long() + 1
+    def boxes(self, umin, umax, vmin, vmax):
+        """The pixel boxes x0 <= x < x1, y0 <= y < y1 that hold the pixel centres of screen
+        boxes, clipped to the image (empty where they miss it)."""
+        e = _BOX_SLACK
+        x0 = (umin - e).ceil().clamp(0, self.w).long()
+        x1 = ((umax + e).floor() + 1).clamp(0, self.w).long()
+        y0 = (vmin - e).ceil().clamp(0, self.h).long()
+        y1 = ((vmax + e).floor() + 1).clamp(0, self.h).long()
+        return x0, x1, y0, y1
+
+    def wanted_in(self, x0, x1, y0, y1) -> torch.Tensor:
         s = self.sat
         count = s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
-        return (x1 > x0) & (y1 > y0) & (umin < tw) & (vmin < th) & (count > 0)
+        return (x1 > x0) & (y1 > y0) & (count > 0)
+
+    def farthest_in(self, x0, x1, y0, y1) -> torch.Tensor:
+        """An upper bound of ``depth`` over each (non-empty) box: the level where the box
+        spans at most two cells a side, four cells."""
+        extent = torch.maximum(x1 - x0, y1 - y0).clamp(min=1)
+        level = torch.ceil(torch.log2(extent.double())).long().clamp(max=len(self.widths) - 1)
+        off, wid = self.offsets[level], self.widths[level]
+        cx0, cx1 = x0.clamp(max=self.w - 1) >> level, (x1 - 1).clamp(0, self.w - 1) >> level
+        cy0, cy1 = y0.clamp(max=self.h - 1) >> level, (y1 - 1).clamp(0, self.h - 1) >> level
+        lv = self.levels
+        return torch.maximum(
+            torch.maximum(lv[off + cy0 * wid + cx0], lv[off + cy0 * wid + cx1]),
+            torch.maximum(lv[off + cy1 * wid + cx0], lv[off + cy1 * wid + cx1]),
+        )
 
 
-def _faces_over(m: dict[str, torch.Tensor], tiles: _HoleTiles):
-    """The faces of a band whose screen box meets a wanted tile: only these can cover a wanted
-    pixel, and none of the others can hide one. Runs of faces are tested first (a run reaching
-    behind the near plane passes), then the faces of the runs that pass; faces wholly behind
-    the near plane are never drawn. None when a face that crosses the near plane remains (its
-    screen box is unbounded)."""
+def _runs_on_screen(m: dict[str, torch.Tensor], screen: _Screen):
+    """Per run of faces: (wholly in front of the near plane, partly in front, pixel box)."""
     runs = m["runs"]
     corners = runs[:, _CORNERS_T.to(runs.device), torch.arange(3, device=runs.device)]
-    z, u, v = tiles.project(corners)  # (R, 8)
-    bounded = (z > tiles.near).all(1)
-    keep = ~bounded | tiles.meets(
-        u.min(1).values, u.max(1).values, v.min(1).values, v.max(1).values
-    )
-    run_ids = torch.nonzero(keep).squeeze(1)
-    faces = m["faces"]
-    if not len(run_ids):
-        return faces[:0]
-    ids = (run_ids[:, None] * _RUN + torch.arange(_RUN, device=faces.device)).reshape(-1)
-    ids = ids[ids < len(faces)]
-    zuv = torch.stack(tiles.project(m["vertices"]))  # (3, N): every vertex once
-    f = faces.index_select(0, ids).T.contiguous()  # (3, K) corner rows
+    z, u, v = screen.project(corners)  # (R, 8)
+    front = z > screen.near
+    box = screen.boxes(u.min(1).values, u.max(1).values, v.min(1).values, v.max(1).values)
+    return front.all(1), front.any(1), box, z.min(1).values
+
+
+def _run_faces(keep: torch.Tensor, num_faces: int) -> torch.Tensor:
+    ids = torch.nonzero(keep).squeeze(1)[:, None] * _RUN
+    ids = (ids + torch.arange(_RUN, device=keep.device)).reshape(-1)
+    return ids[ids < num_faces]
+
+
+def _faces_not_hidden(m: dict[str, torch.Tensor], screen: _Screen, tolerance: float):
+    """The faces of the runs that may show somewhere: a run in front of the near plane whose
+    nearest point is not nearer, by the tolerance, than the farthest visible source surface in
+    its box (and whose box holds no pixel without source) can win no pixel (occlusion culling
+    against the source render's depth, as a max pyramid)."""
+    whole, some, (x0, x1, y0, y1), zmin = _runs_on_screen(m, screen)
+    inside = (x1 > x0) & (y1 > y0)
+    hidden = whole & inside & (zmin >= screen.farthest_in(x0, x1, y0, y1) * (1 - tolerance))
+    keep = (some & ~whole) | (whole & inside & ~hidden)
+    return _run_faces(keep, len(m["faces"]))
+
+
+def _faces_over(m: dict[str, torch.Tensor], screen: _Screen):
+    """The faces of a band that may cover a wanted pixel, as (faces in front of the near plane
+    whose screen box holds a wanted pixel, faces that cross the near plane): no other face can
+    cover a wanted pixel or hide one. Runs of faces are tested first (runs wholly behind the
+    near plane are never drawn; runs reaching across it pass), then the faces of the runs that
+    pass."""
+    whole, some, box, _ = _runs_on_screen(m, screen)
+    crossing = some & ~whole
+    ids = _run_faces(crossing | (whole & screen.wanted_in(*box)), len(m["faces"]))
+    if not len(ids) or (len(ids) <= _FEW_FACES and not bool(crossing.any())):
+        return ids, ids[:0]  # few: the rasterizer's own box test costs less than another here
+    f = m["faces"].index_select(0, ids).T.contiguous()  # (3, K) corner rows
+    zuv = torch.stack(screen.project(m["vertices"]))  # (3, N): every vertex once
     fz, fu, fv = zuv.index_select(1, f.reshape(-1)).view(3, 3, -1)  # each (3 corners, K)
-    front = (fz > tiles.near).T
-    if bool((front.any(1) & ~front.all(1)).any()):
-        return None
-    fu, fv = fu.T, fv.T
-    hit = front.all(1) & tiles.meets(
-        fu.min(1).values, fu.max(1).values, fv.min(1).values, fv.max(1).values
-    )
-    return faces.index_select(0, ids[hit])
+    ahead = fz > screen.near
+    f_whole, f_some = ahead.all(0), ahead.any(0)
+    box = screen.boxes(fu.min(0).values, fu.max(0).values, fv.min(0).values, fv.max(0).values)
+    return ids[f_whole & screen.wanted_in(*box)], ids[f_some & ~f_whole]
+
+
+def _clip_near(v: torch.Tensor, c: torch.Tensor, dist: torch.Tensor):
+    """Triangles (K, 3, 3) world corners with colours (K, 3, 3) float and signed distances
+    (K, 3) to the near plane (>= 0 in front), each crossing it -> the triangles of their parts
+    in front (M, 3, 3), colours (M, 3, 3). Corners on the plane interpolate linearly in 3D,
+    which is what perspective-correct interpolation does inside the triangle."""
+    out_v, out_c = [], []
+    inside = dist >= 0
+    n_in = inside.sum(1)
+    for n in (1, 2):
+        sel = n_in == n
+        vs, cs, ds, ins = v[sel], c[sel], dist[sel], inside[sel]
+        lone = ins if n == 1 else ~ins  # the inside corner of one, the outside corner of two
+        k = lone.to(torch.int64).argmax(1)
+        order = (k[:, None] + torch.arange(3, device=v.device)) % 3
+
+        def corner(x, i, order=order):
+            return torch.gather(x, 1, order[:, i, None, None].expand(-1, 1, x.shape[2]))[:, 0]
+
+        (a, b, cc), (ca, cb, ccc) = ([corner(x, i) for i in range(3)] for x in (vs, cs))
+        da, db, dc = (torch.gather(ds, 1, order[:, i, None])[:, 0:1] for i in range(3))
+        t_ab, t_ac = da / (da - db), da / (da - dc)
+        p_ab, p_ac = a + t_ab * (b - a), a + t_ac * (cc - a)
+        q_ab, q_ac = ca + t_ab * (cb - ca), ca + t_ac * (ccc - ca)
+        if n == 1:
+            out_v.append(torch.stack([a, p_ab, p_ac], 1))
+            out_c.append(torch.stack([ca, q_ab, q_ac], 1))
+        else:  # a is behind: the part in front is the quad p_ab, b, c, p_ac
+            out_v += [torch.stack([p_ab, b, cc], 1), torch.stack([p_ab, cc, p_ac], 1)]
+            out_c += [torch.stack([q_ab, cb, ccc], 1), torch.stack([q_ab, ccc, q_ac], 1)]
+    return torch.cat(out_v), torch.cat(out_c)
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -409,18 +504,23 @@ class CompletedScene:
         def build() -> _Band | None:
             opts, focal = self.scene.mesh_options, self.scene.intrinsics.fx
             covered = np.zeros(0, np.int64)
-            meshes = []
+            meshes, index = [], []
             layers = self.completions.for_frame(t)
             for i, la in enumerate(layers):
                 valid, world = _layer_world(la)
-                keys = np.full(valid.shape, -1, np.int64)
-                keys[valid] = voxel_keys(world, focal)
-                piece = _without_covered(la, keys, covered)
-                if piece is not None:
-                    meshes.append(layer_mesh(piece, opts, i))
+                redundant = np.zeros(valid.shape, bool)
+                redundant[valid] = _near_covered(world, focal, covered)
+                piece = _without_covered(la, valid, redundant)
+                mesh = layer_mesh(piece, opts) if piece is not None else LayerMesh.empty()
+                if mesh.num_faces:
+                    meshes.append(mesh)
+                    index.append(np.full(mesh.num_faces, i, np.int32))
                 if i + 1 < len(layers):
-                    covered = np.union1d(covered, keys[valid])
-            return _band(t, LayerMesh.concatenate(meshes))
+                    covered = np.union1d(covered, voxel_keys(world, focal))
+            fused = LayerMesh.concatenate(meshes)
+            if meshes:  # index into for_frame(t), whichever layers kept faces
+                fused = replace(fused, face_layer=np.concatenate(index))
+            return _band(t, fused)
 
         return self._fused.get_or_build(t, build)
 
@@ -494,7 +594,9 @@ class CompletedScene:
             x0, y0, x1, y1 = own_rect
             m = own.on(device)
             kc = _crop(k, own_rect)
-            out = render_triangles(m["vertices"], m["faces"], m["colors"], pose, kc, opts.render)
+            screen = _Screen(hole[y0:y1, x0:x1], kc, w2c, near, depth[y0:y1, x0:x1])
+            faces = m["faces"].index_select(0, _faces_not_hidden(m, screen, opts.depth_tolerance))
+            out = render_triangles(m["vertices"], faces, m["colors"], pose, kc, opts.render)
             nearer = out.depth < depth[y0:y1, x0:x1] * (1.0 - opts.depth_tolerance)
             win = out.mask & (~mask[y0:y1, x0:x1] | nearer)
             color[y0:y1, x0:x1][win] = out.color[win]
@@ -513,8 +615,9 @@ class CompletedScene:
         first: in one render, each frame's geometry (only its faces near a hole) scaled about
         the camera centre by a factor that puts it behind every nearer frame's (the picture
         and the perspective-correct interpolation do not change under such a scaling; the
-        depth test then orders by frame first, depth second). Frame by frame instead where
-        the geometry reaches behind the near plane or the depth range is too wide for it."""
+        depth test then orders by frame first, depth second; faces crossing the near plane are
+        cut at it first, so that the scaling cannot move what it clips). Frame by frame
+        instead on nvdiffrast, or where the depth range is too wide for the scaling."""
         opts = self.options.render
         if choose_backend(opts.backend, hole.device) == "nvdiffrast":
             # nvdiffrast tests z/w, whose float32 resolution the scaling would spend (the torch
@@ -526,9 +629,11 @@ class CompletedScene:
             return
         x0, y0, x1, y1 = hole_rect
         kc = _crop(k, hole_rect)
-        tiles = _HoleTiles(hole[y0:y1, x0:x1], kc, w2c, opts.near)
+        tiles = _Screen(hole[y0:y1, x0:x1], kc, w2c, opts.near)
         device = hole.device
-        parts = []  # (tensors, faces) nearest frame first
+        parts = []  # (rank, vertices, faces, colours), nearest frame first
+        rank = 0
+        rot = torch.as_tensor(w2c[2, :3], dtype=torch.float64, device=device)
         for f in nearby:
             band = self._fused_band(f)
             if (
@@ -537,43 +642,64 @@ class CompletedScene:
             ):
                 continue
             m = band.on(device)
-            faces = _faces_over(m, tiles)
-            if faces is None:
-                return self._fill_frame_by_frame(nearby, pose, w2c, k, hole, color, depth, prov)
-            if len(faces):
-                parts.append((m, faces))
+            front, cross = _faces_over(m, tiles)
+            if len(front):
+                used, inverse = torch.unique(m["faces"][front].reshape(-1), return_inverse=True)
+                vs, cs = m["vertices"][used], m["colors"][used]
+                parts.append((rank, vs, inverse.view(-1, 3).to(torch.int32), cs))
+            if len(cross):
+                # Cut at the near plane, so that the scaling cannot move what it clips.
+                corners = m["faces"][cross].long()
+                v = m["vertices"][corners].double()
+                dist = v @ rot + (float(w2c[2, 3]) - opts.near * (1 + 1e-6))
+                cv, cc = _clip_near(v, m["colors"][corners].double(), dist)
+                n = len(cv)
+                cs = cc.round().clamp(0, 255).to(torch.uint8).reshape(-1, 3)
+                tri = torch.arange(3 * n, device=device, dtype=torch.int32).view(n, 3)
+                parts.append((rank, cv.reshape(-1, 3).to(torch.float32), tri, cs))
+            rank += bool(len(front) or len(cross))  # ranks only for frames that take part
         if not parts:
             return
-        vertices, faces, colors, rank = [], [], [], []
-        offset = 0
-        zmin, zmax = math.inf, 0.0
-        for r, (m, f) in enumerate(parts):
-            used, inverse = torch.unique(f.reshape(-1).long(), return_inverse=True)
-            v = m["vertices"].index_select(0, used)
-            z, _, _ = tiles.project(v)
-            zmin, zmax = min(zmin, float(z.min())), max(zmax, float(z.max()))
-            vertices.append(v)
-            faces.append(inverse.view(-1, 3).to(torch.int32) + offset)
-            colors.append(m["colors"].index_select(0, used))
-            rank.append(torch.full((len(f),), r, dtype=torch.int64, device=device))
-            offset += len(used)
-        step = zmax / zmin * 1.01
-        if step ** (len(parts) - 1) > _MAX_SCALE:
-            return self._fill_frame_by_frame(nearby, pose, w2c, k, hole, color, depth, prov)
-        scale = step ** torch.arange(len(parts), dtype=torch.float64, device=device)
-        centre = torch.as_tensor(pose[:3, 3], dtype=torch.float64, device=device)
-        per_vertex = torch.cat([scale[r].expand(len(v)) for r, v in enumerate(vertices)])[:, None]
-        v = torch.cat(vertices).double()
-        v = ((v - centre) * per_vertex + centre).to(torch.float32)
-        out = render_triangles(v, torch.cat(faces), torch.cat(colors), pose, kc, opts)
         h = hole[y0:y1, x0:x1]
-        fill = out.mask & h
-        face_rank = torch.cat(rank)[out.face_id.clamp(min=0)]
-        true_depth = (out.depth.double() / scale[face_rank]).to(torch.float32)
-        color[y0:y1, x0:x1][fill] = out.color[fill]
-        depth[y0:y1, x0:x1][fill] = true_depth[fill]
+        out = self._one_pass(parts, pose, kc, tiles)
+        if out is None:
+            return self._fill_frame_by_frame(nearby, pose, w2c, k, hole, color, depth, prov)
+        px_color, px_depth, covered = out
+        fill = covered & h
+        color[y0:y1, x0:x1][fill] = px_color[fill]
+        depth[y0:y1, x0:x1][fill] = px_depth[fill]
         prov[y0:y1, x0:x1][fill] = int(Provenance.NEARBY)
         h &= ~fill
+
+    def _one_pass(self, parts, pose, kc, tiles):
+        """Render the parts of several frames in one pass, nearer frames in front (see
+        ``_fill_from_nearby``): (colour, true depth, covered); None when the depth range is
+        too wide for the scaling."""
+        device = tiles.sat.device
+        zmin, zmax = math.inf, 0.0
+        for _, v, _, _ in parts:
+            z, _, _ = tiles.project(v)
+            zmin, zmax = min(zmin, float(z.min())), max(zmax, float(z.max()))
+        step = zmax / zmin * 1.01
+        if step ** parts[-1][0] > _MAX_SCALE:
+            return None
+        ranks = torch.tensor([r for r, _, _, _ in parts], dtype=torch.float64, device=device)
+        scale = step**ranks
+        centre = torch.as_tensor(pose[:3, 3], dtype=torch.float64, device=device)
+        vertices, faces, colors, part = [], [], [], []
+        offset = 0
+        for i, (_, v, f, c) in enumerate(parts):
+            vertices.append(((v.double() - centre) * scale[i] + centre).to(torch.float32))
+            faces.append(f + offset)
+            colors.append(c)
+            part.append(torch.full((len(f),), i, dtype=torch.int64, device=device))
+            offset += len(v)
+        out = render_triangles(
+            torch.cat(vertices), torch.cat(faces), torch.cat(colors), pose, kc, self.options.render
+        )
+        won = torch.cat(part)[out.face_id.clamp(min=0)]
+        true_depth = (out.depth.double() / scale[won]).to(torch.float32)
+        return out.color, true_depth, out.mask
 
     def _fill_frame_by_frame(self, nearby, pose, w2c, k, hole, color, depth, prov) -> None:
         """The same fill, one render per nearby frame, stopping when no hole is left."""
