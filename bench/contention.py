@@ -76,12 +76,13 @@ def _worker(repeat: int) -> None:
     import torch
 
     from ex4d_bridge.camera import look_at
-    from ex4d_bridge.geometry import build_dw_mesh, render
+    from ex4d_bridge.geometry import RenderOptions, build_dw_mesh, render
     from ex4d_bridge.runtime import apply_thread_policy, init_render_worker, tune_allocator
     from ex4d_bridge.synthetic import SyntheticScene
 
     tune_allocator()
     apply_thread_policy("render")  # as `ex4d-bridge demo` and `render` do
+    torch_backend = RenderOptions(backend="torch")
     scene = SyntheticScene(width=512, height=512, num_frames=2)
     depth, color = scene.depths()[0].copy(), scene.frames()[0].copy()
     mesh = build_dw_mesh(torch.from_numpy(depth), torch.from_numpy(color), scene.intrinsics)
@@ -91,7 +92,7 @@ def _worker(repeat: int) -> None:
 
     def one() -> float:
         t0 = time.perf_counter()
-        render(mesh, pose)  # auto: the torch rasterizer on the CPU
+        render(mesh, pose, options=torch_backend)  # the OpenMP policy is about torch
         return time.perf_counter() - t0
 
     def pair() -> float:

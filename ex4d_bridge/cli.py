@@ -18,11 +18,14 @@ from .errors import Ex4dError
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
+    from .geometry.options import BACKENDS
+
     p.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "torch", "nvdiffrast"],
-        help="rasterizer (auto: nvdiffrast on CUDA when installed, else torch)",
+        choices=BACKENDS,
+        help="rasterizer: cpu (compiled, numba), torch, nvdiffrast (CUDA); auto: nvdiffrast "
+        "on CUDA when installed, else cpu when numba is installed, else torch",
     )
     p.add_argument("--device", default=None, help="torch device for geometry, e.g. cuda")
     p.add_argument(

@@ -506,6 +506,7 @@ def test_deadline_stops_a_long_walkthrough(client, server, scene_id, monkeypatch
 
     def counting_mesh(*args, **kwargs):
         built.append(1)
+        time.sleep(0.005)  # 400 frames outlast the deadline even with the fastest renderer
         return mesh(*args, **kwargs)
 
     monkeypatch.setattr(store, "mesh", counting_mesh)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import Ex4dError
 from ..generation.command import add_model_arguments, model_choice
+from ..geometry.options import BACKENDS
 
 TOKEN_ENV = "EX4D_BRIDGE_TOKEN"
 
@@ -66,7 +67,13 @@ def register(subparsers) -> None:
         help="refuse generation (FAILED_PRECONDITION) when no completer is configured",
     )
     p.add_argument("--device", default="cpu", help="torch device for geometry (cpu, cuda, auto)")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "nvdiffrast"])
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="rasterizer for View and walkthroughs (auto: nvdiffrast on CUDA, else the compiled "
+        "cpu one when numba is installed, else torch)",
+    )
     p.add_argument("--render-workers", type=int, default=0, help="View render threads (0: auto)")
     p.add_argument(
         "--torch-threads",
