@@ -424,6 +424,23 @@ def test_generation_job_runs_reports_progress_and_is_viewable(client, scene_id, 
     frame = client.view(scene_id, expected.poses[4], 64, 64, frame_index=4, color_encoding="raw")
     assert frame.generated_job_id == job.job_id and frame.generated.shape == (64, 64, 3)
     assert (frame.generated.astype(int) - clip.frames[4]).__abs__().mean() < 8
+
+
+def test_view_replies_do_no_database_work(server, client, scene_id, monkeypatch):
+    job = client.submit_generation(scene_id, "orbit:10", width=64, height=64)
+    client.wait_job(job.job_id, progress=False)
+    pose = reference_orbit(client.get_scene(scene_id).min_depth, 10, 17).poses[3]
+    client.view(scene_id, pose, 64, 64, frame_index=3)  # the first reply may read the index
+    queries = []
+    db = server.service.worker.db
+    for name in ("list", "get"):
+        method = getattr(db, name)
+        monkeypatch.setattr(
+            db, name, lambda *a, _m=method, _n=name, **k: queries.append(_n) or _m(*a, **k)
+        )
+    for _ in range(3):
+        client.view(scene_id, pose, 64, 64, frame_index=3)
+    assert queries == []
     assert job.job_id in [j.job_id for j in client.list_jobs(scene_id)]
 
 

@@ -248,6 +248,9 @@ class GenerationWorker:
         # Poses of finished jobs are small and consulted on every View pose; frames are large
         # and only needed when a pose matches, so only the last few jobs' frames stay loaded.
         self._results = LRUCache(256)
+        # Succeeded job ids per scene, oldest first: read from the database once per scene, then
+        # kept current by the worker, so View replies never query SQLite.
+        self._succeeded: dict[str, list[str]] = {}
         self._frames = LRUCache(2)
         self._thread = threading.Thread(target=self._run, name="ex4d-generation", daemon=True)
         self._thread.start()
@@ -371,9 +374,9 @@ class GenerationWorker:
     ) -> tuple[str, np.ndarray] | None:
         """A generated frame of a finished job of this scene at this pose, source frame and
         lens (up to scale), or None."""
-        for rec in reversed(self.db.list(scene_id, JobState.SUCCEEDED)):
+        for job_id in reversed(self._succeeded_jobs(scene_id)):
             try:
-                res = self.result(rec.job_id)
+                res = self._results.get_or_build(job_id, lambda j=job_id: self._load_result(j))
             except (OSError, KeyError, ValueError, Ex4dError):
                 continue
             if not res.intrinsics.same_lens(k):
@@ -382,9 +385,19 @@ class GenerationWorker:
             ok = (dpos <= pos_tol) & (angle <= rot_tol_deg) & (res.frame_indices == frame_index)
             hits = np.flatnonzero(ok)
             if hits.size:
-                frames = self._frames.get_or_build(rec.job_id, res.load_frames)
-                return rec.job_id, frames[hits[0]]
+                frames = self._frames.get_or_build(job_id, res.load_frames)
+                return job_id, frames[hits[0]]
         return None
+
+    def _succeeded_jobs(self, scene_id: str) -> list[str]:
+        with self._lock:
+            ids = self._succeeded.get(scene_id)
+        if ids is None:
+            loaded = [r.job_id for r in self.db.list(scene_id, JobState.SUCCEEDED)]
+            with self._lock:
+                ids = self._succeeded.setdefault(scene_id, loaded)
+        with self._lock:
+            return list(ids)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the worker: the running job and queued ones end INTERRUPTED."""
@@ -503,6 +516,10 @@ class GenerationWorker:
                 finished_unix_s=time.time(),
                 message=f"generated {n} frames",
             )
+            with self._lock:
+                known = self._succeeded.get(params.scene_id)
+                if known is not None and job_id not in known:
+                    known.append(job_id)
         except GenerationCancelled:
             state = JobState.INTERRUPTED if self._stopping.is_set() else JobState.CANCELLED
             self._set(
