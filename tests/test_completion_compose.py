@@ -274,16 +274,27 @@ def test_a_frame_without_completions_nearby_costs_one_render(synthetic, monkeypa
     assert calls == ["render", "render_triangles"]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("one_pass", [True, False])
-def test_a_nearer_frame_wins_even_behind_a_farther_frames_surface(monkeypatch, one_pass, backend):
-    """Nearest frame first, not nearest surface: t-1's layer lies behind t+2's and still fills
-    the hole; both fill paths (one render with the frames scaled apart, or one render per
-    frame) agree, depth included."""
+def frame_by_frame(monkeypatch):
+    """Fill from nearby frames the plain way: every face, one render per frame."""
     import ex4d_bridge.scene.completion.compose as compose
 
-    if not one_pass:
-        monkeypatch.setattr(compose, "_MAX_SCALE", 0.0)
+    monkeypatch.setattr(
+        compose.CompletedScene, "_fill_from_nearby", compose.CompletedScene._fill_frame_by_frame
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fill", ["one pass", "a pass per frame", "frame by frame"])
+def test_a_nearer_frame_wins_even_behind_a_farther_frames_surface(monkeypatch, fill, backend):
+    """Nearest frame first, not nearest surface: t-1's layer lies behind t+2's and still fills
+    the hole; the fill paths (one render with the frames scaled apart, culled renders in groups
+    of frames, plain renders frame by frame) agree, depth included."""
+    import ex4d_bridge.scene.completion.compose as compose
+
+    if fill == "a pass per frame":
+        monkeypatch.setattr(compose, "_MAX_SCALE", 1.0)
+    elif fill == "frame by frame":
+        frame_by_frame(monkeypatch)
     x0, y0, x1, y1 = HOLE
     top = (x0, y0, x1, (y0 + y1) // 2)
     behind = layer(2, top, 8.0, (255, 0, 0))  # t-1, far
@@ -334,7 +345,7 @@ def test_both_fill_paths_agree_on_a_scene_with_real_disocclusions(synthetic, mon
     )
     one = [done.render(3, p) for p in poses]
     # Frame by frame, and without the occlusion culling of this frame's layers.
-    monkeypatch.setattr(compose, "_MAX_SCALE", 0.0)
+    frame_by_frame(monkeypatch)
     monkeypatch.setattr(compose, "_faces_not_hidden", lambda m, *_: torch.arange(len(m["faces"])))
     slow = CompletedScene(synthetic, Completions(layers), CompositeOptions(render=opts))
     for p, a in zip(poses, one, strict=True):
@@ -360,7 +371,7 @@ def test_faces_crossing_the_near_plane_keep_their_frame_order(monkeypatch):
     monkeypatch.setattr(compose, "_faces_over", lambda *x: seen.append(real(*x)) or seen[-1])
     out = CompletedScene(plane_scene(), Completions([a, b]), options()).render(3, pose)
     assert any(len(cross) for _, cross in seen) and any(len(front) for front, _ in seen)
-    monkeypatch.setattr(compose, "_MAX_SCALE", 0.0)
+    frame_by_frame(monkeypatch)
     monkeypatch.setattr(compose, "_faces_over", real)
     slow = CompletedScene(plane_scene(), Completions([a, b]), options()).render(3, pose)
     assert (out.provenance == Provenance.NEARBY).sum() > 100

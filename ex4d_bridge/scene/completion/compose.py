@@ -144,35 +144,57 @@ def _layer_world(layer: CompletionLayer) -> tuple[np.ndarray, np.ndarray]:
     return valid, cam @ layer.pose[:3, :3].T + layer.pose[:3, 3]
 
 
-def voxel_keys(points: np.ndarray, focal: float, shift=(0.0, 0.0, 0.0)) -> np.ndarray:
-    """int64 key of the voxel of each world point (n, 3), moved by ``shift`` voxels first: the
-    voxel edge is a power of two between one and two times ``_VOXEL_PIXELS`` pixel footprints
-    (distance / focal) at the point's distance from the origin, so surfaces sampled at about
-    one point per pixel put a point in every voxel they cross."""
+def _voxel_cells(points: np.ndarray, focal: float) -> tuple[np.ndarray, np.ndarray]:
+    """(level (n,), position in voxels of that level (n, 3)) of world points: the voxel edge is
+    a power of two between one and two times ``_VOXEL_PIXELS`` pixel footprints (distance /
+    focal) at the point's distance from the origin, so surfaces sampled at about one point per
+    pixel put a point in every voxel they cross."""
     dist = np.linalg.norm(points, axis=1)
     level = np.floor(np.log2(np.maximum(dist * _VOXEL_PIXELS / focal, 1e-12)))
-    cells = points / np.exp2(level)[:, None] + np.asarray(shift)
-    q = np.floor(cells).astype(np.int64) + (1 << 17)
-    np.clip(q, 0, (1 << 18) - 1, out=q)
+    return level, points / np.exp2(level)[:, None]
+
+
+def _pack(level: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """int64 keys of voxels (level (n,), integer cell (n, 3))."""
+    q = np.clip(cell + (1 << 17), 0, (1 << 18) - 1)
     lv = np.clip(level + 128, 0, 255).astype(np.int64)
     return (lv << 54) | (q[:, 0] << 36) | (q[:, 1] << 18) | q[:, 2]
 
 
-# The 2x2x2 voxels nearest to a point: its own and, per axis, the neighbour on its nearer side.
-_NEAREST_BLOCK = [(x, y, z) for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)]
+def voxel_keys(points: np.ndarray, focal: float) -> np.ndarray:
+    """int64 key of the voxel of each world point (n, 3) (see ``_voxel_cells``)."""
+    level, cells = _voxel_cells(points, focal)
+    return _pack(level, np.floor(cells).astype(np.int64))
+
+
+# The 2x2x2 voxels nearest to a point: per axis its own and the neighbour on its nearer side,
+# i.e. floor(c - 1/2) and floor(c - 1/2) + 1.
+_BLOCK = np.array([[(i >> a) & 1 for a in range(3)] for i in range(8)], np.int64)
+# Layers larger than this are probed on every 16th point first; below 2% found covered, the
+# whole test is skipped (layers that completion already kept apart, the usual case).
+_PROBE_ABOVE = 4096
 
 
 def _near_covered(world: np.ndarray, focal: float, covered: np.ndarray) -> np.ndarray:
-    """(n,) bool: a point of ``covered`` (sorted voxel keys) lies in the 2x2x2 voxels nearest
-    to each world point, so within about a voxel of it."""
-    out = np.zeros(len(world), bool)
-    if not covered.size:
+    """(n,) bool: a point of ``covered`` (sorted voxel keys, repeats allowed) lies in the 2x2x2
+    voxels nearest to each world point, so within about a voxel of it."""
+    n = len(world)
+    if not covered.size or not n:
+        return np.zeros(n, bool)
+    level, cells = _voxel_cells(world, focal)
+    low = np.floor(cells - 0.5).astype(np.int64)
+
+    def test(sel) -> np.ndarray:
+        out = np.zeros(len(low[sel]), bool)
+        for corner in _BLOCK:
+            keys = _pack(level[sel], low[sel] + corner)
+            at = np.minimum(np.searchsorted(covered, keys), covered.size - 1)
+            out |= covered[at] == keys
         return out
-    for shift in _NEAREST_BLOCK:
-        keys = voxel_keys(world, focal, shift)
-        at = np.minimum(np.searchsorted(covered, keys), covered.size - 1)
-        out |= covered[at] == keys
-    return out
+
+    if n > _PROBE_ABOVE and test(slice(None, None, 16)).mean() < 0.02:
+        return np.zeros(n, bool)
+    return test(slice(None))
 
 
 def _erode(mask: np.ndarray) -> np.ndarray:
@@ -239,17 +261,14 @@ class _Band:
 def _band(frame: int, mesh: LayerMesh) -> _Band | None:
     if not mesh.num_faces:
         return None
-    corners = mesh.vertices[mesh.faces]  # (F, 3, 3)
-    pad = -len(corners) % _RUN
+    f = torch.from_numpy(mesh.faces).long()
+    pad = -len(f) % _RUN
     if pad:
-        corners = np.concatenate([corners, np.repeat(corners[-1:], pad, 0)])
-    runs = corners.reshape(-1, _RUN * 3, 3)
-    return _Band(
-        frame,
-        mesh,
-        np.stack([mesh.vertices.min(0), mesh.vertices.max(0)]),
-        np.ascontiguousarray(np.stack([runs.min(1), runs.max(1)], 1)),
-    )
+        f = torch.cat([f, f[-1:].expand(pad, 3)])
+    corners = torch.from_numpy(mesh.vertices)[f.reshape(-1)].view(-1, _RUN * 3, 3)
+    runs = torch.stack([corners.amin(1), corners.amax(1)], 1)
+    bounds = np.stack([mesh.vertices.min(0), mesh.vertices.max(0)])
+    return _Band(frame, mesh, bounds, runs.numpy())
 
 
 # -- screen rectangles ---------------------------------------------------------------------------
@@ -516,7 +535,9 @@ class CompletedScene:
                     meshes.append(mesh)
                     index.append(np.full(mesh.num_faces, i, np.int32))
                 if i + 1 < len(layers):
-                    covered = np.union1d(covered, voxel_keys(world, focal))
+                    # Two sorted runs: the stable sort merges them in linear time.
+                    covered = np.concatenate([covered, np.unique(voxel_keys(world, focal))])
+                    covered.sort(kind="stable")
             fused = LayerMesh.concatenate(meshes)
             if meshes:  # index into for_frame(t), whichever layers kept faces
                 fused = replace(fused, face_layer=np.concatenate(index))
@@ -660,31 +681,37 @@ class CompletedScene:
             rank += bool(len(front) or len(cross))  # ranks only for frames that take part
         if not parts:
             return
-        h = hole[y0:y1, x0:x1]
-        out = self._one_pass(parts, pose, kc, tiles)
-        if out is None:
-            return self._fill_frame_by_frame(nearby, pose, w2c, k, hole, color, depth, prov)
-        px_color, px_depth, covered = out
-        fill = covered & h
-        color[y0:y1, x0:x1][fill] = px_color[fill]
-        depth[y0:y1, x0:x1][fill] = px_depth[fill]
-        prov[y0:y1, x0:x1][fill] = int(Provenance.NEARBY)
-        h &= ~fill
-
-    def _one_pass(self, parts, pose, kc, tiles):
-        """Render the parts of several frames in one pass, nearer frames in front (see
-        ``_fill_from_nearby``): (colour, true depth, covered); None when the depth range is
-        too wide for the scaling."""
-        device = tiles.sat.device
-        zmin, zmax = math.inf, 0.0
-        for _, v, _, _ in parts:
-            z, _, _ = tiles.project(v)
-            zmin, zmax = min(zmin, float(z.min())), max(zmax, float(z.max()))
+        # One pass per group of frames whose scale factors stay in float32's range (usually a
+        # single group; a far backdrop beside near geometry makes the factors grow fast).
+        z = [tiles.project(v)[0] for _, v, _, _ in parts]
+        zmin = min(float(x.min()) for x in z)
+        zmax = max(float(x.max()) for x in z)
         step = zmax / zmin * 1.01
-        if step ** parts[-1][0] > _MAX_SCALE:
-            return None
-        ranks = torch.tensor([r for r, _, _, _ in parts], dtype=torch.float64, device=device)
-        scale = step**ranks
+        per_group = max(1, int(math.log(_MAX_SCALE) / math.log(step)) + 1)
+        h = hole[y0:y1, x0:x1]
+        group: list = []
+        for i, part in enumerate(parts):
+            group.append(part)
+            last = i + 1 == len(parts) or parts[i + 1][0] - group[0][0] >= per_group
+            if not last:
+                continue
+            out_color, out_depth, covered = self._one_pass(group, pose, kc, step)
+            fill = covered & h
+            color[y0:y1, x0:x1][fill] = out_color[fill]
+            depth[y0:y1, x0:x1][fill] = out_depth[fill]
+            prov[y0:y1, x0:x1][fill] = int(Provenance.NEARBY)
+            h &= ~fill
+            group = []
+            if not bool(h.any()):
+                return
+
+    def _one_pass(self, parts, pose, kc: Intrinsics, step: float):
+        """Render the parts of several frames in one pass, nearer frames in front (see
+        ``_fill_from_nearby``): (colour, true depth, covered)."""
+        device = parts[0][1].device
+        first = parts[0][0]
+        ranks = torch.tensor([r - first for r, _, _, _ in parts], dtype=torch.float64)
+        scale = (step**ranks).to(device)
         centre = torch.as_tensor(pose[:3, 3], dtype=torch.float64, device=device)
         vertices, faces, colors, part = [], [], [], []
         offset = 0
@@ -734,9 +761,10 @@ class CompletedScene:
             x.cpu().numpy() if isinstance(x, torch.Tensor) else x
             for x in (src.color, src.mask, src.depth)
         )
-        prov = np.where(mask, np.uint8(Provenance.SOURCE), np.uint8(Provenance.HOLE))
+        assert (int(Provenance.HOLE), int(Provenance.SOURCE)) == (0, 1)
+        prov = mask.astype(np.uint8)  # HOLE 0, SOURCE 1
         depth = np.where(mask, depth, np.float32(np.inf)).astype(np.float32, copy=False)
-        return CompletedRender(color, ~mask, prov.astype(np.uint8), depth)
+        return CompletedRender(color, ~mask, prov, depth)
 
 
 def render_completed_trajectory(
