@@ -150,8 +150,12 @@ def test_colour_is_view_independent(scene):
             f = scene.intrinsics.fx
             ib, jb = scene.height // 2, scene.width // 2
             k_b = Intrinsics(
-                f, f, jb + 0.5 - f * p_cam[0] / p_cam[2], ib + 0.5 - f * p_cam[1] / p_cam[2],
-                scene.width, scene.height,
+                f,
+                f,
+                jb + 0.5 - f * p_cam[0] / p_cam[2],
+                ib + 0.5 - f * p_cam[1] / p_cam[2],
+                scene.width,
+                scene.height,
             )
             view = scene.render_view_full(frame, pose_b, k_b)
             if view.object_id[ib, jb] != oid:  # occluded from view B

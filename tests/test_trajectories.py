@@ -419,23 +419,40 @@ POSE = {"position": [0, 0, 0], "rotation": [0, 0, 0, 1]}
         ("[1, 2]", "JSON object"),
         ("{}", "'poses'"),
         ('{"poses": []}', "'poses'"),
-        (json.dumps({"poses": [POSE, {"position": [0, 0], "rotation": [0, 0, 0, 1]}]}),
-         "poses[1].position"),
-        (json.dumps({"poses": [{"position": [0, 0, 0], "rotation": [0, 0, 1]}]}),
-         "poses[0].rotation"),
-        (json.dumps({"poses": [{"position": [0, 0, 0], "rotation": [0, 0, 0, 0]}]}),
-         "poses[0].rotation has zero length"),
-        (json.dumps({"poses": [{"position": [0, "a", 0], "rotation": [0, 0, 0, 1]}]}),
-         "poses[0].position"),
-        (json.dumps({"poses": [{"position": [0, True, 0], "rotation": [0, 0, 0, 1]}]}),
-         "poses[0].position"),
+        (
+            json.dumps({"poses": [POSE, {"position": [0, 0], "rotation": [0, 0, 0, 1]}]}),
+            "poses[1].position",
+        ),
+        (
+            json.dumps({"poses": [{"position": [0, 0, 0], "rotation": [0, 0, 1]}]}),
+            "poses[0].rotation",
+        ),
+        (
+            json.dumps({"poses": [{"position": [0, 0, 0], "rotation": [0, 0, 0, 0]}]}),
+            "poses[0].rotation has zero length",
+        ),
+        (
+            json.dumps({"poses": [{"position": [0, "a", 0], "rotation": [0, 0, 0, 1]}]}),
+            "poses[0].position",
+        ),
+        (
+            json.dumps({"poses": [{"position": [0, True, 0], "rotation": [0, 0, 0, 1]}]}),
+            "poses[0].position",
+        ),
         (json.dumps({"poses": [dict(POSE, t=0.0), POSE]}), "poses[1].t"),
         (json.dumps({"poses": [dict(POSE, t=1.0), dict(POSE, t=0.5)]}), "poses[1].t"),
         (json.dumps({"coordinate_system": "maya", "poses": [POSE]}), "coordinate_system"),
         (json.dumps({"fps": -1, "poses": [POSE]}), "fps"),
         (json.dumps({"intrinsics": {"fx": 1}, "poses": [POSE]}), "intrinsics is missing"),
-        (json.dumps({"intrinsics": {"fx": 1, "fy": 1, "cx": 0, "cy": 0, "width": 0,
-                                    "height": 4}, "poses": [POSE]}), "intrinsics"),
+        (
+            json.dumps(
+                {
+                    "intrinsics": {"fx": 1, "fy": 1, "cx": 0, "cy": 0, "width": 0, "height": 4},
+                    "poses": [POSE],
+                }
+            ),
+            "intrinsics",
+        ),
     ],
 )
 def test_bad_json_pose_paths(tmp_path: Path, content, fragment):
