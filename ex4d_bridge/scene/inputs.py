@@ -51,8 +51,10 @@ class DepthSpec:
     def estimator(self) -> DepthEstimator:
         if self.model is not None:
             from ..depth import TransformersDepth
+            from ..models import resolve_model
 
-            return TransformersDepth(self.model, device=self.device, batch_size=self.batch_size)
+            model_dir = resolve_model(self.model, kind="depth")  # a local dir or a hub id
+            return TransformersDepth(model_dir, device=self.device, batch_size=self.batch_size)
         assert self.provided is not None
         return load_depth_backend(self.provided, scale=self.scale, kind=self.kind, resize=True)
 
