@@ -177,6 +177,25 @@ def test_export_completion_meshes(completed_dir, tmp_path):
     assert len(trimesh.load(ply).faces) > 0
 
 
+def test_exported_completion_glb_is_in_gltf_axes_with_materials(scene, completed_dir, tmp_path):
+    import trimesh
+
+    from ex4d_bridge.geometry.export import OPENCV_TO_GLTF
+
+    glb = tmp_path / "frame2.glb"
+    argv = ["--quiet", "completions", str(completed_dir), "--export", str(glb), "--frame", "2"]
+    assert main([*argv, "--with-source"]) == 0
+    loaded = trimesh.load(glb)
+    for name, g in loaded.geometry.items():
+        assert g.visual.material.name == name
+        assert len(g.visual.vertex_attributes["color"]) == len(g.vertices)
+    src = scene.mesh(2)
+    used = np.unique(src.faces[~src.occluded])
+    want = src.vertices[used] @ OPENCV_TO_GLTF  # y and z flipped
+    got = loaded.geometry["source"].vertices
+    np.testing.assert_allclose(np.sort(got, 0), np.sort(want, 0), rtol=1e-5, atol=1e-6)
+
+
 def test_the_tiny_ex4d_generator(scene, tmp_path, capsys):
     d = scene.save(tmp_path / "scene")
     argv = [

@@ -567,7 +567,9 @@ def export_completions(
 ) -> Path:
     """Write the completion meshes of source frame ``frame`` (world coordinates, visible faces
     only) to ``path``: GLB with one node per generation (and ``source`` for the frame's
-    DW-Mesh visible faces with ``with_source``), or one PLY mesh. Written atomically."""
+    DW-Mesh visible faces with ``with_source``), each with a material of its name, in glTF's
+    axes (y up, -z forward; see :mod:`ex4d_bridge.geometry.export`), or one PLY mesh in the
+    OpenCV axes (y down, z forward). Written atomically."""
     import trimesh
 
     from .layers import LayerMesh, layer_mesh
@@ -612,12 +614,10 @@ def export_completions(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".glb":
-        doc = trimesh.Scene()
-        for name, m in meshes.items():
-            if m.num_faces:
-                doc.add_geometry(trimesh_of(m), node_name=name, geom_name=name)
-        tmp.write_bytes(doc.export(file_type="glb"))
+    if out.suffix.lower() == ".glb":  # glTF axes and materials, as export_mesh writes them
+        from ...geometry.export import glb_bytes
+
+        tmp.write_bytes(glb_bytes({n: (m.vertices, m.faces, m.colors) for n, m in meshes.items()}))
     else:
         tmp.write_bytes(
             trimesh_of(LayerMesh.concatenate(list(meshes.values()))).export(file_type="ply")
