@@ -1,6 +1,6 @@
 """Upload the demo scene, orbit it with a View stream and save the frames.
 
-    python examples/python_orbit.py --target 127.0.0.1:50051 [--token T] [--out orbit_frames]
+    python examples/python_orbit.py --target 127.0.0.1:50051 [--token T] [--out out/orbit_frames]
     python examples/python_orbit.py --start-server          # runs a server in this process
 
 Poses are sent as a headset would: position + quaternion in Unity's axes (the server converts);
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_scene import upload_demo_scene  # noqa: E402
+from demo_scene import one_line_errors, upload_demo_scene  # noqa: E402
 
 from ex4d_bridge.camera import pose_to_wire, reference_orbit  # noqa: E402
 from ex4d_bridge.client import BridgeClient  # noqa: E402
@@ -32,8 +32,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="127.0.0.1:50051")
     ap.add_argument("--token", default=None)
+    ap.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the server")
     ap.add_argument("--start-server", action="store_true", help="serve from this process")
-    ap.add_argument("--out", default="orbit_frames")
+    ap.add_argument(
+        "--out", default="out/orbit_frames", help="output folder (default out/orbit_frames)"
+    )
     ap.add_argument("--size", type=int, default=256, help="demo scene size (pixels)")
     ap.add_argument("--frames", type=int, default=9, help="demo scene length (frames)")
     ap.add_argument("--angle", type=float, default=60.0, help="orbit angle in degrees")
@@ -51,7 +54,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         with BridgeClient(args.target, token=args.token) as client:
-            client.wait_ready(30)
+            client.wait_ready(args.wait)
             info = upload_demo_scene(client, args.size, args.frames)
             print(f"scene {info.scene_id}: {info.num_frames} frames {info.width}x{info.height}")
             orbit = reference_orbit(info.min_depth, args.angle, args.steps)
@@ -85,4 +88,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(one_line_errors(main))

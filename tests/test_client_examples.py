@@ -127,3 +127,23 @@ def test_node_client_checks_health_lists_scenes_and_views(server, tmp_path):
         env={k: v for k, v in os.environ.items() if k != "EX4D_BRIDGE_TOKEN"},
     )
     assert r.returncode == 1 and "UNAUTHENTICATED" in r.stderr
+
+
+@pytest.mark.parametrize("script", ["python_orbit.py", "record_walkthrough.py"])
+def test_examples_fail_in_one_line(server, script, tmp_path):
+    cases = [
+        (["--target", "127.0.0.1:9"], "UNAVAILABLE"),  # nothing listens on the discard port
+        (["--target", server.target, "--token", "wrong"], "UNAUTHENTICATED"),
+    ]
+    for args, code in cases:
+        r = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), *args, "--wait", "3", "--out", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert r.returncode == 2, r.stderr[-2000:]
+        # The last line is the error; above it at most the upload's progress bar, no traceback.
+        assert r.stderr.strip().splitlines()[-1].startswith(f"error: {code}"), r.stderr[-2000:]
+        assert "Traceback" not in r.stderr, r.stderr[-2000:]
