@@ -1,7 +1,8 @@
 """``ex4d-bridge demo``: the whole path on an embedded synthetic scene.
 
 Synthetic scene (known depth) -> DW-Mesh per frame -> reference orbits -> colour and mask
-videos -> fast classical completion of the masked pixels -> videos, the frame-0 mesh as GLB.
+videos -> fast classical completion of the masked pixels -> ``generated_<tag>.mp4`` (the name
+``ex4d-bridge generate`` gives its output), the frame-0 mesh as GLB.
 The reconstructed scene is kept in ``OUT/scene/`` and completed (``ex4d-bridge complete``
 with the classical generator along a small coverage set), so every command can be tried on
 it; the contact sheet compares raw and completed renders at poses *off* the generation paths
@@ -134,7 +135,8 @@ def run_demo(
         for kind, p in save_trajectory_render(result, out, scene.fps).items():
             paths[f"{kind}_{tag}"] = p
         completed = complete_frames(colors, masks, progress=progress)
-        paths[f"completed_{tag}"] = write_video(out / f"completed_{tag}.mp4", completed, scene.fps)
+        # named as `generate` names its output: the classical generation of the same inputs
+        paths[f"generated_{tag}"] = write_video(out / f"generated_{tag}.mp4", completed, scene.fps)
         say(
             f"orbit {angle:+g} deg: {100 * (1 - masks.mean()):.1f}% of pixels to generate; "
             f"visible pixels differ from the analytic views by {np.mean(errors):.1f}/255 on average"

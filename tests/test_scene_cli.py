@@ -237,15 +237,16 @@ def test_demo_writes_everything(tmp_path, capsys):
         "input.mp4",
         "color_90.mp4",
         "mask_90.mp4",
-        "completed_90.mp4",
+        "generated_90.mp4",
         "color_-90.mp4",
-        "completed_-90.mp4",
+        "generated_-90.mp4",
         "camera_90.npz",
         "dw_mesh_frame0.glb",
         "contact_sheet.png",
     ):
         assert expected in names
-    completed = read_video(out / "completed_90.mp4").frames
+    assert not any(n.startswith("completed_") for n in names)  # one name: generate's
+    completed = read_video(out / "generated_90.mp4").frames
     assert completed.shape == (9, 64, 64, 3)
     assert completed.reshape(-1, 3).max(1).min() > 0  # no black holes left
     assert cv2.imread(str(out / "contact_sheet.png")) is not None
