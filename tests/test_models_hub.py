@@ -124,3 +124,37 @@ def test_reconstruct_with_a_hub_id_from_the_cache(hub_cache):
 
     with pytest.raises(InputError, match="hf download org/absent-depth"):
         DepthSpec(model="org/absent-depth", device="cpu").estimator()
+
+
+def test_generation_weights_take_hub_ids(hub_cache, monkeypatch):
+    from ex4d_bridge.generation.completer import ADAPTER_ENV, BASE_ENV, configured_weights
+
+    snap = _cache_repo(hub_cache, "yihouxiang/EX-4D", {"ex4d.ckpt": "weights"})
+    base_snap = _cache_repo(hub_cache, "org/wan", {"model_index.json": "{}"})
+    assert configured_weights("org/wan", "yihouxiang/EX-4D::ex4d.ckpt") == (
+        base_snap,
+        snap / "ex4d.ckpt",
+    )
+    monkeypatch.setenv(BASE_ENV, "org/wan")
+    monkeypatch.setenv(ADAPTER_ENV, "yihouxiang/EX-4D::ex4d.ckpt")
+    assert configured_weights() == (base_snap, snap / "ex4d.ckpt")
+    monkeypatch.setenv(BASE_ENV, "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers")
+    with pytest.raises(InputError) as info:
+        configured_weights()
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("base model Wan-AI/Wan2.1-I2V-14B-480P-Diffusers")
+    assert "`hf download Wan-AI/Wan2.1-I2V-14B-480P-Diffusers`" in msg
+
+
+def test_generate_cli_reports_an_uncached_adapter_in_one_line(hub_cache, capsys):
+    from ex4d_bridge.cli import main
+
+    render = hub_cache.parent / "render"
+    render.mkdir()
+    (render / "color_90.mp4").write_bytes(b"")
+    (render / "mask_90.mp4").write_bytes(b"")
+    code = main(["generate", str(render), "--preset", "tiny", "--adapter", "org/x::ex4d.ckpt"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith("error: adapter org/x::ex4d.ckpt is not in the hub cache")
+    assert "`hf download org/x ex4d.ckpt`" in err

@@ -29,17 +29,21 @@ def add_model_arguments(
 ) -> None:
     """The weights and memory/speed flags of ``generate`` and ``serve`` (``serve`` names the
     device flag ``--generation-device``: its ``--device`` is the geometry's)."""
-    w = p.add_argument_group("weights (local paths only; nothing is downloaded)")
+    w = p.add_argument_group(
+        "weights (local paths, or Hugging Face Hub ids fetched into the hub cache unless "
+        "HF_HUB_OFFLINE=1)"
+    )
     w.add_argument(
         "--base",
-        metavar="PATH",
-        help="diffusers-format Wan2.1-I2V-14B-480P directory "
-        "(Wan-AI/Wan2.1-I2V-14B-480P-Diffusers; default: $EX4D_WAN_BASE)",
+        metavar="PATH|ID",
+        help="diffusers-format Wan2.1-I2V-14B-480P directory, or its hub id "
+        "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers[@REVISION] (default: $EX4D_WAN_BASE)",
     )
     w.add_argument(
         "--adapter",
-        metavar="PATH",
-        help="EX-4D weights: ex4d.ckpt or an adapter .safetensors (default: $EX4D_ADAPTER)",
+        metavar="PATH|ID::FILE",
+        help="EX-4D weights: ex4d.ckpt or an adapter .safetensors, or a file of a hub repo, "
+        "yihouxiang/EX-4D::ex4d.ckpt (default: $EX4D_ADAPTER)",
     )
     w.add_argument(
         "--preset",

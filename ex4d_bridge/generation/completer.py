@@ -14,19 +14,29 @@ from .options import PipelineOptions
 
 log = logging.getLogger(__name__)
 
-BASE_ENV = "EX4D_WAN_BASE"  # local diffusers-format Wan2.1-I2V-14B-480P directory
-ADAPTER_ENV = "EX4D_ADAPTER"  # ex4d.ckpt or an adapter .safetensors
+BASE_ENV = "EX4D_WAN_BASE"  # diffusers-format Wan2.1-I2V-14B-480P directory or hub id
+ADAPTER_ENV = "EX4D_ADAPTER"  # ex4d.ckpt or an adapter .safetensors, or org/name::file
+BASE_ID = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+ADAPTER_ID = "yihouxiang/EX-4D::ex4d.ckpt"
 
 
 def configured_weights(
     base: str | PathLike | None = None, adapter: str | PathLike | None = None
 ) -> tuple[str | PathLike | None, str | PathLike | None]:
     """``base`` and ``adapter``, each defaulting to its environment variable
-    (``EX4D_WAN_BASE``, ``EX4D_ADAPTER``)."""
-    return (
-        base or os.environ.get(BASE_ENV) or None,
-        adapter or os.environ.get(ADAPTER_ENV) or None,
-    )
+    (``EX4D_WAN_BASE``, ``EX4D_ADAPTER``), as local paths: a hub reference (``org/name[@rev]``
+    for the base, e.g. ``Wan-AI/Wan2.1-I2V-14B-480P-Diffusers``; ``org/name::file`` for the
+    adapter, e.g. ``yihouxiang/EX-4D::ex4d.ckpt``) is resolved through the hub cache and
+    downloaded unless ``HF_HUB_OFFLINE`` is set (:func:`ex4d_bridge.models.resolve_model`)."""
+    from ..models import resolve_model
+
+    base = base or os.environ.get(BASE_ENV) or None
+    adapter = adapter or os.environ.get(ADAPTER_ENV) or None
+    if base is not None:
+        base = resolve_model(base, kind="base")
+    if adapter is not None:
+        adapter = resolve_model(adapter, kind="adapter")
+    return base, adapter
 
 
 def check_weights(
