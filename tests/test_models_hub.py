@@ -158,3 +158,37 @@ def test_generate_cli_reports_an_uncached_adapter_in_one_line(hub_cache, capsys)
     assert code == 2 and err.count("\n") == 0
     assert err.startswith("error: adapter org/x::ex4d.ckpt is not in the hub cache")
     assert "`hf download org/x ex4d.ckpt`" in err
+
+
+def _image_folder(path: Path, count=2, size=(48, 32)) -> Path:
+    from PIL import Image
+
+    path.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(count):
+        pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path / f"{i:04d}.png")
+    return path
+
+
+def test_reconstruct_and_make_dataset_cli_take_depth_model_ids(hub_cache, capsys):
+    from ex4d_bridge.cli import main
+
+    frames = _image_folder(hub_cache.parent / "frames")
+    for argv in (
+        ["reconstruct", str(frames), "--out", "s", "--depth-model", "org/absent-depth"],
+        ["make-dataset", str(frames), "--out", "d", "--depth-model", "org/absent-depth"],
+    ):
+        code = main([*argv, "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.count("\n") == 0, err
+        assert err.startswith("error: depth model org/absent-depth is not in the hub cache")
+        assert "`hf download org/absent-depth`" in err
+
+    tmp = save_tiny_depth_anything(hub_cache.parent / "tiny")
+    shutil.copytree(tmp, hub_cache / "models--org--tiny-depth" / "snapshots" / COMMIT)
+    (hub_cache / "models--org--tiny-depth" / "refs").mkdir()
+    (hub_cache / "models--org--tiny-depth" / "refs" / "main").write_text(COMMIT)
+    argv = ["reconstruct", str(frames), "--out", "s", "--depth-model", "org/tiny-depth@main"]
+    assert main([*argv, "--device", "cpu", "--quiet"]) == 0
+    assert (hub_cache.parent / "s" / "scene.json").is_file()

@@ -16,8 +16,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="dataset directory (resumes if it exists)")
     p.add_argument(
         "--depth-model",
-        metavar="DIR",
-        help="local transformers depth checkpoint (needed for videos)",
+        metavar="DIR|ID",
+        help="transformers depth checkpoint (needed for videos): a local directory or a hub id "
+        "such as depth-anything/Depth-Anything-V2-Small-hf[@REVISION], fetched into the hub "
+        "cache unless HF_HUB_OFFLINE=1",
     )
     p.add_argument(
         "--synthetic",
@@ -58,7 +60,10 @@ def run_make_dataset(args: argparse.Namespace) -> int:
     total = args.synthetic * args.samples_per_video
     if args.videos:
         if not args.depth_model:
-            raise InputError("videos need depth: give --depth-model DIR (a local checkpoint)")
+            raise InputError(
+                "videos need depth: give --depth-model DIR|ID (a local checkpoint directory or "
+                "a hub id, e.g. depth-anything/Depth-Anything-V2-Small-hf)"
+            )
         from ..scene import DepthSpec
 
         # One model for every video: built once, not per clip.
