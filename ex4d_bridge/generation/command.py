@@ -114,7 +114,8 @@ def register(subparsers) -> None:
         action="append",
         default=None,
         metavar="TAG",
-        help="which render to complete, e.g. 90 for color_90.mp4 (repeatable; default: all)",
+        help="which render to complete: its tag (90 for color_90.mp4) or the trajectory that "
+        "rendered it (orbit:90 -> 90, surround -> 180) (repeatable; default: all)",
     )
     p.add_argument("--out", default=None, help="output directory (default: DIR)")
     add_model_arguments(p)
@@ -181,24 +182,38 @@ def _parse_erosion(text: str) -> str | int | None:
         raise InputError(f"--erosion {text!r} must be reference, none or an integer") from None
 
 
+def _render_tags(directory: Path) -> list[str]:
+    return sorted(p.name[len("color_") : -len(".mp4")] for p in directory.glob("color_*.mp4"))
+
+
 def find_renders(directory: Path, tags: list[str] | None) -> list[tuple[str, Path, Path]]:
-    """(tag, colour video, mask video) for the requested tags, or every pair found."""
+    """(tag, colour video, mask video) for the requested renders, or every pair found. A
+    request is a file tag (``90``, ``180``) or the trajectory that rendered it (``orbit:90``,
+    ``surround``: mapped to its tag by :func:`~ex4d_bridge.scene.trajectory_tag`); a missing
+    one is refused with the tags that exist in ``directory``."""
+    from ..scene.trajectory_render import trajectory_tag
+
     if not directory.is_dir():
         raise InputError(f"{directory} is not a directory (give the output folder of `render`)")
+    existing = _render_tags(directory)
     if tags is None:
-        tags = sorted(p.name[len("color_") : -len(".mp4")] for p in directory.glob("color_*.mp4"))
+        tags = existing
         if not tags:
             raise InputError(
                 f"no color_<tag>.mp4 in {directory}: run `ex4d-bridge render` into it first"
             )
     found = []
-    for tag in tags:
+    for asked in tags:
+        tag = asked if asked in existing else trajectory_tag(asked)
         color = directory / f"color_{tag}.mp4"
         masks = [directory / f"mask_{tag}{ext}" for ext in (".mp4", ".mkv")]
         mask = next((m for m in masks if m.is_file()), None)
         if not color.is_file() or mask is None:
+            named = repr(asked) if tag == asked else f"{asked!r} (tag {tag!r})"
+            there = ", ".join(existing) if existing else "none (run `ex4d-bridge render` first)"
             raise InputError(
-                f"trajectory {tag!r}: need {color.name} and mask_{tag}.mp4 in {directory}"
+                f"trajectory {named}: need {color.name} and mask_{tag}.mp4 in {directory}; "
+                f"tags there: {there}"
             )
         found.append((tag, color, mask))
     return found
