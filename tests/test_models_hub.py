@@ -192,3 +192,27 @@ def test_reconstruct_and_make_dataset_cli_take_depth_model_ids(hub_cache, capsys
     argv = ["reconstruct", str(frames), "--out", "s", "--depth-model", "org/tiny-depth@main"]
     assert main([*argv, "--device", "cpu", "--quiet"]) == 0
     assert (hub_cache.parent / "s" / "scene.json").is_file()
+
+
+def test_docs_download_commands_exist_in_the_installed_huggingface_hub():
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    texts = {p.name: p.read_text() for p in (root / "README.md", root / "docs" / "generation.md")}
+    commands = []
+    for name, text in texts.items():
+        assert "huggingface-cli" not in text, name  # not installed with huggingface_hub >= 1
+        commands += re.findall(r"hf download [^`\n]+", text)
+    assert "depth-anything/Depth-Anything-V2-Small-hf" in texts["README.md"]
+    assert commands
+    code = "from huggingface_hub.cli.hf import main; main()"
+    usage = subprocess.run(
+        [sys.executable, "-c", code, "download", "--help"], capture_output=True, text=True
+    ).stdout
+    assert "REPO_ID [FILENAMES]" in usage and "--local-dir" in usage
+    for command in commands:
+        words = command.split()
+        assert parse_hub_ref(words[2]) is not None, command
+        assert all(w in usage for w in words[3:] if w.startswith("--")), command
