@@ -78,8 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     src = rec.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--depth-model",
-        metavar="DIR",
-        help="local transformers depth-estimation checkpoint directory",
+        metavar="DIR|ID",
+        help="transformers depth-estimation model: a local checkpoint directory or a hub id "
+        "such as depth-anything/Depth-Anything-V2-Small-hf[@REVISION], fetched into the hub "
+        "cache unless HF_HUB_OFFLINE=1",
     )
     src.add_argument(
         "--depth",
