@@ -216,3 +216,30 @@ def test_docs_download_commands_exist_in_the_installed_huggingface_hub():
         words = command.split()
         assert parse_hub_ref(words[2]) is not None, command
         assert all(w in usage for w in words[3:] if w.startswith("--")), command
+
+
+def test_online_downloads_into_the_configured_cache(hub_cache, monkeypatch):
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot(repo_id, **kw):
+        calls.append((repo_id, kw))
+        return str(hub_cache / "got")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    assert resolve_model("org/model@v3") == hub_cache / "got"
+    assert calls == [
+        ("org/model", {"revision": "v3", "cache_dir": hub_cache, "local_files_only": False})
+    ]
+
+    def missing(repo_id, **kw):
+        raise RuntimeError("404 Client Error: Repository Not Found for url\nmore detail")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", missing)
+    with pytest.raises(InputError) as info:
+        resolve_model("org/typo", kind="base")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("base model org/typo: no local path org/typo")
+    assert "Repository Not Found" in msg
