@@ -169,9 +169,37 @@ def _render_options(args: argparse.Namespace):
     return RenderOptions(backend=args.backend, mask_style=args.mask_style, device=args.device)
 
 
+MESH_SUFFIXES = (".glb", ".ply")  # what geometry.export_mesh writes
+
+
+def _check_out_dir(path: str | os.PathLike, flag: str) -> None:
+    """Refuse an output directory that is an existing file, before any long work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise Ex4dError(f"{flag} {path} exists and is not a directory; name a directory")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise Ex4dError(f"{flag} {path}: {parent} exists and is not a directory")
+            break
+
+
+def _check_mesh_path(path: str | None) -> None:
+    if path is None:
+        return
+    if Path(path).suffix.lower() not in MESH_SUFFIXES:
+        raise Ex4dError(
+            f"--export-mesh {path}: cannot export a mesh as "
+            f"{Path(path).suffix or 'no suffix'!r}; use {' or '.join(MESH_SUFFIXES)}"
+        )
+    if Path(path).is_dir():
+        raise Ex4dError(f"--export-mesh {path} is a directory; name a .glb or .ply file")
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .scene import DepthSpec, reconstruct
 
+    _check_out_dir(args.out, "--out")
     depth = DepthSpec(
         model=args.depth_model,
         provided=args.depth,
@@ -202,6 +230,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .geometry import export_mesh
     from .scene import Scene, render_trajectory, save_trajectory_render
 
+    # Every argument is checked before the first write or the long render.
+    _check_out_dir(args.out or args.scene, "--out")
+    _check_mesh_path(args.export_mesh)
     scene = Scene.load(args.scene)
     traj = parse_trajectory(
         args.trajectory, min_depth=scene.min_depth(), num_frames=scene.num_frames

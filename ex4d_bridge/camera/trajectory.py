@@ -334,7 +334,8 @@ def spiral(
 
 
 TRAJECTORY_FORMS = (
-    "orbit:DEG (-90..90), surround, yaw:DEG, dolly:DIST, spiral:RADIUS, file:PATH, "
+    "orbit:DEG (-90..90), surround, yaw:DEG (-90..90), dolly:DIST (-2r..min_depth), "
+    "spiral:RADIUS (-r..r; r = min_depth + 0.15), file:PATH, "
     "or a PATH ending in .json or .csv"
 )
 
@@ -378,6 +379,11 @@ def parse_trajectory(
     if kind == "surround":
         if arg:
             raise _bad_spec(spec, "surround takes no argument")
+        if _frame_count(num_frames) < 2:
+            raise InputError(
+                "trajectory 'surround' needs at least 2 frames: frame 0 is the source view, so "
+                "a 1-frame scene would render only the source view"
+            )
         return reference_surround(min_depth, num_frames, intrinsics)
     makers = {
         "orbit": lambda v: reference_orbit(min_depth, v, num_frames, intrinsics),
@@ -397,7 +403,53 @@ def parse_trajectory(
         raise _bad_spec(spec, f"{arg!r} is not a number") from None
     if not math.isfinite(value):
         raise _bad_spec(spec, f"{arg!r} is not a finite number")
+    _check_range(spec, kind, value, min_depth)
+    if _frame_count(num_frames) < 2 and value != 0.0:
+        raise InputError(
+            f"trajectory {spec!r} needs at least 2 frames: frame 0 of every path is the source "
+            "view, so a 1-frame scene would render only the source view; use a video of 2 or "
+            "more frames"
+        )
     return makers[kind](value)
+
+
+# Ranges of the spec forms (parse_trajectory only; the functions themselves take any value).
+# yaw: past 90 degrees the pan turns away from everything the source camera saw (all of it lies
+# at z > 0), so the last frames render black. dolly: forward the camera must stay in front of
+# the nearest surface of frame 0 (min_depth); backward, beyond DOLLY_BACK_RADII pivot radii
+# (r = min_depth + 0.15) the scene shrinks to a small patch in a large empty frame, and the
+# rasterizer pays for every pixel of the far backdrop with nothing gained. spiral: the lateral
+# offset is bounded by the pivot radius, the lateral reach of orbit:90.
+YAW_LIMIT_DEG = 90.0
+DOLLY_BACK_RADII = 2.0
+SPIRAL_LIMIT_RADII = 1.0
+
+
+def _check_range(spec: str, kind: str, value: float, min_depth) -> None:
+    if kind == "yaw" and abs(value) > YAW_LIMIT_DEG:
+        raise InputError(
+            f"yaw angle {value:g} in trajectory {spec!r} is outside [-{YAW_LIMIT_DEG:g}, "
+            f"{YAW_LIMIT_DEG:g}] degrees: beyond that the camera faces away from the scene and "
+            "renders black"
+        )
+    if kind not in ("dolly", "spiral"):
+        return
+    near = _positive_finite(min_depth, "min_depth (nearest depth of frame 0)")
+    r = _pivot_distance(near)
+    if kind == "dolly" and not (-DOLLY_BACK_RADII * r <= value < near):
+        raise InputError(
+            f"dolly distance {value:g} in trajectory {spec!r} is outside "
+            f"[{-DOLLY_BACK_RADII * r:.3g}, {near:.3g}): forward the camera must stay in front of "
+            f"the nearest surface (depth {near:.3g}); backward at most {DOLLY_BACK_RADII:g}x the "
+            f"pivot distance {r:.3g}"
+        )
+    if kind == "spiral" and abs(value) > SPIRAL_LIMIT_RADII * r:
+        raise InputError(
+            f"spiral radius {value:g} in trajectory {spec!r} is outside "
+            f"[-{SPIRAL_LIMIT_RADII * r:.3g}, {SPIRAL_LIMIT_RADII * r:.3g}] (the pivot distance "
+            "min_depth + 0.15): a wider spiral looks at the scene from outside what the source "
+            "view saw"
+        )
 
 
 def _from_file(path: Path, intrinsics: Intrinsics | None) -> Trajectory:

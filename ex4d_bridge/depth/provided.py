@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,7 @@ from .base import DepthEstimator, check_rgb_frames, sanitize_depth
 
 PROVIDED_KINDS = ("depth", "disparity", "relative")
 ARRAY_SUFFIXES = (".npy", ".npz")
+DISPARITY_HINT_FRACTION = 0.9
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -150,6 +152,31 @@ class ProvidedDepth(DepthEstimator):
         """``(T, H, W)`` of the stored depth."""
         return tuple(int(v) for v in self._values.shape)  # type: ignore[return-value]
 
+    def disparity_hint(self) -> str | None:
+        """A warning when ``kind="depth"`` values look like normalised disparity, else None.
+
+        Heuristic: at least ``DISPARITY_HINT_FRACTION`` of the positive finite values (after
+        ``scale``) lie in (0, 1]. Depth in metres (or millimetres, 16-bit PNGs) of a video scene
+        is almost never mostly under one unit, while disparity and relative-depth outputs saved
+        as normalised maps are. A map that really is depth in (0, 1] (a close-up in metres) can
+        silence it with ``scale``. Only frame 0 is inspected (cheap on a memory-mapped file).
+        """
+        if self.kind != "depth":
+            return None
+        values = np.asarray(self._values[0], dtype=np.float32) * np.float32(self.scale)
+        valid = values[np.isfinite(values) & (values > 0)]
+        if valid.size == 0:
+            return None
+        fraction = float(np.count_nonzero(valid <= 1.0)) / valid.size
+        if fraction < DISPARITY_HINT_FRACTION:
+            return None
+        return (
+            f"depth in {self.path} is read as depth, but {fraction:.0%} of frame 0 lies in "
+            "(0, 1]: this looks like normalised disparity (near = large), not depth; if so, "
+            "pass kind='disparity' (or 'relative' for an unknown scale and shift), e.g. "
+            "DepthSpec(kind=...) or the client's depth_kind; if it is depth in metres, ignore this"
+        )
+
     def _depth(self) -> np.ndarray:
         values = np.asarray(self._values, dtype=np.float32) * np.float32(self.scale)
         if self.kind == "depth":
@@ -174,6 +201,17 @@ class ProvidedDepth(DepthEstimator):
                     else "pass resize=True to resize the depth to the frames"
                 )
             )
+        if (sh, sw) != (h, w):
+            warnings.warn(
+                f"depth in {self.path} is {sw}x{sh} but the video is {w}x{h}: resizing the depth "
+                "to the video (nearest neighbour); if the aspect ratios differ the depth is "
+                "stretched",
+                UserWarning,
+                stacklevel=2,
+            )
+        hint = self.disparity_hint()
+        if hint:
+            warnings.warn(hint, UserWarning, stacklevel=2)
         depth = self._depth()
         if (sh, sw) != (h, w):
             depth = np.stack(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,9 +79,14 @@ class Scene:
         return float(d[valid].min())
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``scene.json`` and ``scene.npz`` into ``directory`` atomically: files are written
-        under temporary names and renamed, so an interrupted save never leaves a half scene."""
+        """Write ``scene.json`` and ``scene.npz`` into ``directory`` atomically.
+
+        Both files are written into a staging folder inside ``directory`` and renamed into place
+        at the end, ``scene.npz`` first: an interrupted save leaves no new ``scene.json``
+        without its ``scene.npz`` (and no half-written file under either name)."""
         directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise InputError(f"output {directory} exists and is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": SCENE_FORMAT,
@@ -92,12 +98,15 @@ class Scene:
             "source": self.source,
             "mesh_options": self.mesh_options.to_dict(),
         }
-        with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz", delete=False) as f:
-            np.savez_compressed(f, frames=self.frames, depth=self.depth)
-        os.replace(f.name, directory / "scene.npz")
-        tmp = directory / ".scene.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, directory / "scene.json")
+        staging = Path(tempfile.mkdtemp(prefix=".scene-staging-", dir=directory))
+        try:
+            with open(staging / "scene.npz", "wb") as f:
+                np.savez_compressed(f, frames=self.frames, depth=self.depth)
+            (staging / "scene.json").write_text(json.dumps(meta, indent=2))
+            os.replace(staging / "scene.npz", directory / "scene.npz")
+            os.replace(staging / "scene.json", directory / "scene.json")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return directory
 
     @classmethod
