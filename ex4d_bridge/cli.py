@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -196,6 +197,10 @@ def _check_mesh_path(path: str | None) -> None:
         raise Ex4dError(f"--export-mesh {path} is a directory; name a .glb or .ply file")
 
 
+def _warn_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .scene import DepthSpec, reconstruct
 
@@ -207,15 +212,18 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
     )
-    scene = reconstruct(
-        args.video,
-        depth,
-        focal_px=args.focal,
-        fov_x_deg=args.fov,
-        num_frames=args.frames,
-        max_size=args.max_size,
-        progress=not args.quiet,
-    )
+    with warnings.catch_warnings():  # e.g. resized provided depth: one line each, as it happens
+        warnings.simplefilter("default")
+        warnings.showwarning = _warn_line
+        scene = reconstruct(
+            args.video,
+            depth,
+            focal_px=args.focal,
+            fov_x_deg=args.fov,
+            num_frames=args.frames,
+            max_size=args.max_size,
+            progress=not args.quiet,
+        )
     out = scene.save(args.out)
     _say(
         f"scene: {scene.num_frames} frames of {scene.width}x{scene.height} at {scene.fps:g} fps, "

@@ -176,3 +176,12 @@ def test_one_frame_scene_refuses_a_moving_path(spec):
 def test_cli_render_reports_the_range(scene_dir, capsys):
     assert main(["--quiet", "render", str(scene_dir), "--trajectory", "yaw:400"]) == 2
     assert "[-90, 90]" in one_line_error(capsys)
+
+
+def test_cli_reconstruct_warns_about_resized_depth_in_one_line(inputs, synthetic, tmp_path, capsys):
+    np.save(tmp_path / "half.npy", synthetic.depths()[:, ::2, ::2])
+    argv = ["reconstruct", str(inputs / "clip.mp4"), "--depth", str(tmp_path / "half.npy")]
+    assert main(["--quiet", *argv, "--out", str(tmp_path / "s")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: ") and "32x24" in err[0], err
+    assert "64x48" in err[0] and "resiz" in err[0]
