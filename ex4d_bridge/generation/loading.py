@@ -1,6 +1,6 @@
 """Loading the Wan2.1 I2V components from a local diffusers-format directory, offline.
 
-The directory is what ``huggingface-cli download Wan-AI/Wan2.1-I2V-14B-480P-Diffusers`` (or
+The directory is what ``hf download Wan-AI/Wan2.1-I2V-14B-480P-Diffusers`` (or
 ``DiffusionPipeline.save_pretrained``) writes: ``model_index.json`` and the subfolders
 ``tokenizer``, ``text_encoder``, ``image_encoder``, ``image_processor``, ``vae`` and
 ``transformer``. Its ``scheduler`` is ignored: EX-4D samples with flow-matching Euler, shift 5.

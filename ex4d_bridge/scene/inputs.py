@@ -26,7 +26,8 @@ DEPTH_KINDS = ("depth", "disparity", "relative")
 class DepthSpec:
     """Where a scene's depth comes from: a depth model, or depth the user provides.
 
-    ``model``: a local transformers depth checkpoint directory (e.g. Depth Anything V2), run on
+    ``model``: a transformers depth checkpoint: a local directory or a hub id such as
+    ``depth-anything/Depth-Anything-V2-Small-hf`` (see ``ex4d_bridge.models``), run on
     ``device`` in batches of ``batch_size``. ``provided``: a ``.npy``/``.npz`` file or a folder
     of 16-bit PNGs, one map per frame, multiplied by ``scale`` and read as ``kind``
     (``depth``, ``disparity`` or ``relative``); maps of another size are resized to the video.
@@ -42,7 +43,7 @@ class DepthSpec:
     def __post_init__(self) -> None:
         if (self.model is None) == (self.provided is None):
             raise InputError(
-                "give exactly one depth source: a depth model (a local checkpoint directory) "
+                "give exactly one depth source: a depth model (a checkpoint directory or hub id) "
                 "or provided depth (.npy/.npz or a folder of 16-bit PNGs)"
             )
         if self.kind not in DEPTH_KINDS:

@@ -155,7 +155,7 @@ def build_config(args: argparse.Namespace):
         torch_threads=args.torch_threads,
         render_backend=args.backend,
         device=args.device,
-        depth_model=Path(args.depth_model) if args.depth_model else None,
+        depth_model=_depth_model_dir(args.depth_model),
         completer=completer_spec(args),
         allow_fallback=not args.no_fallback,
     )
@@ -182,3 +182,13 @@ def run(args: argparse.Namespace) -> int:
 
     serve(config, ready)
     return 0
+
+
+def _depth_model_dir(ref: str | None) -> Path | None:
+    """A local checkpoint folder, or a hub id resolved once at start-up (from the cache, or
+    downloaded when the machine is online), so uploads never wait on the hub."""
+    if not ref:
+        return None
+    from ..models import resolve_model
+
+    return resolve_model(ref, kind="depth")

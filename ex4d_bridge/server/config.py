@@ -106,7 +106,7 @@ class ServerConfig:
         if self.depth_model is not None and not Path(self.depth_model).is_dir():
             raise Ex4dError(
                 f"--depth-model {self.depth_model} is not a folder; give a local transformers "
-                "depth checkpoint (nothing can be downloaded)"
+                "depth checkpoint or a hub id such as depth-anything/Depth-Anything-V2-Small-hf"
             )
         for name in ("max_receive_bytes", "max_send_bytes", "max_upload_bytes"):
             if getattr(self, name) < 64 * 1024:

@@ -266,12 +266,11 @@ def run_complete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _depth_model(path: str, device: str):
-    from ...depth import TransformersDepth
+def _depth_model(ref: str, device: str):
+    from ..inputs import DepthSpec
 
-    if not Path(path).exists():
-        raise InputError(f"depth model {path} does not exist (give a local checkpoint directory)")
-    return TransformersDepth(path, device=device)
+    # A local checkpoint folder or a hub id, resolved as `reconstruct --depth-model` does.
+    return DepthSpec(model=ref, device=device).estimator()
 
 
 def run_completions(args: argparse.Namespace) -> int:
