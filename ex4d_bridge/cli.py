@@ -239,7 +239,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .scene import Scene, render_trajectory, save_trajectory_render
 
     # Every argument is checked before the first write or the long render.
-    _check_out_dir(args.out or args.scene, "--out")
+    if args.out is not None:  # without --out the scene directory, checked by Scene.load
+        _check_out_dir(args.out, "--out")
     _check_mesh_path(args.export_mesh)
     scene = Scene.load(args.scene)
     traj = parse_trajectory(
