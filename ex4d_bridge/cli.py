@@ -325,6 +325,18 @@ def _library_missing() -> str | None:
     )
 
 
+def _os_error_message(exc: OSError, args: argparse.Namespace) -> str:
+    """An OS error as one line that names the path (some, e.g. EPERM from a rename, carry
+    none: then the output folder the command was writing is named)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:
+        target = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+        return f"{reason}: {exc.filename}{target}"
+    out = getattr(args, "out", None)
+    where = f" while writing under {out}" if out else ""
+    return f"{reason}{where} (check that the folder exists, is writable and has free space)"
+
+
 def main(argv: list[str] | None = None) -> int:
     problem = _library_missing()  # before the parser: the stages' parsers import the library
     if problem:
@@ -346,8 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # disk full, permission denied, ...: the message names the path
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # disk full, permission denied, ...
+        print(f"error: {_os_error_message(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
