@@ -201,6 +201,18 @@ def _warn_line(message, category, filename, lineno, file=None, line=None) -> Non
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def _say_frame_fit(num_frames: int) -> None:
+    """What the default generation preset will do with a render of this many frames, said before
+    the long work; nothing when the (optional) generation package cannot be imported."""
+    try:
+        from .generation.frames import describe_frame_fit
+        from .generation.presets import PRESETS
+    except ImportError:
+        return
+    preset = PRESETS["wan2.1-i2v-14b-480p"]
+    _say(describe_frame_fit(num_frames, preset.num_frames, preset.name))
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .scene import DepthSpec, reconstruct
 
@@ -230,6 +242,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         f"nearest depth {scene.min_depth():.3f}"
     )
     _say(f"wrote {out / 'scene.json'} and {out / 'scene.npz'}")
+    _say_frame_fit(scene.num_frames)
     return 0
 
 
@@ -246,6 +259,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     traj = parse_trajectory(
         args.trajectory, min_depth=scene.min_depth(), num_frames=scene.num_frames
     )
+    _say_frame_fit(len(traj))
     if args.completed:
         return _render_completed(args, scene, traj)
     if args.window is not None:

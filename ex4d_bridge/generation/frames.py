@@ -32,3 +32,32 @@ def back_indices(indices: np.ndarray, count: int) -> np.ndarray:
     indices = np.asarray(indices)
     distance = np.abs(indices[None, :] - np.arange(count)[:, None])
     return np.argmin(distance, axis=1)  # argmin returns the first of equal minima
+
+
+def describe_frame_fit(
+    num_frames: int, preset_frames: int = 49, preset: str = "wan2.1-i2v-14b-480p"
+) -> str:
+    """One line saying what generation will do with a render of ``num_frames`` frames.
+
+    ``reconstruct`` and ``render`` print it so that a clip whose length the model does not take
+    is noticed before a long render, not at ``generate``.
+    """
+    if num_frames < 1 or preset_frames < 1:
+        raise InputError(f"cannot fit {num_frames} render frames to {preset_frames} model frames")
+    head = f"{num_frames} frames: generation ({preset}, {preset_frames} frames)"
+    if num_frames == preset_frames:
+        return f"{head} uses every frame as it is"
+    hint = f"; reconstruct with --frames {preset_frames} for the reference's sampling"
+    if num_frames > preset_frames:
+        if preset_frames == 1:
+            return f"{head} uses only the first frame and maps it to all {num_frames}{hint}"
+        step = (num_frames - 1) / (preset_frames - 1)
+        return (
+            f"{head} samples {preset_frames} of them (about one in every {step:.1f}) "
+            f"and maps the result back to all {num_frames}{hint}"
+        )
+    padding = preset_frames - num_frames
+    return (
+        f"{head} pads them with {padding} copies of the last frame and keeps the first "
+        f"{num_frames} generated frames{hint}"
+    )
