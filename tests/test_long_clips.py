@@ -92,3 +92,41 @@ def test_no_line_without_the_generation_package(inputs, tmp_path, monkeypatch, c
     assert _reconstruct(inputs, tmp_path / "s") == 0
     out = capsys.readouterr().out
     assert "wrote " in out and "generation" not in out
+
+
+# -- a bar while the video is decoded -----------------------------------------------------------
+
+
+def test_reconstruct_shows_decode_progress(inputs, capsys):
+    from ex4d_bridge.scene import reconstruct
+
+    reconstruct(inputs / "clip.mp4", inputs / "depth.npy", progress=True)
+    err = capsys.readouterr().err
+    assert "read clip.mp4" in err and "3/3" in err
+    reconstruct(inputs / "clip.mp4", inputs / "depth.npy", progress=False)
+    assert "read clip.mp4" not in capsys.readouterr().err
+
+
+def test_read_video_progress_for_folders_and_sampling(inputs, tmp_path, capsys):
+    from PIL import Image
+
+    from ex4d_bridge.video import read_video
+
+    clip = read_video(inputs / "clip.mp4", num_frames=2, progress=True)
+    assert len(clip.frames) == 2 and "3/3" in capsys.readouterr().err  # every frame decoded
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, frame in enumerate(clip.frames):
+        Image.fromarray(frame).save(folder / f"{i}.png")
+    assert len(read_video(folder, num_frames=4, progress=True).frames) == 4
+    assert "read imgs" in capsys.readouterr().err
+    read_video(folder)
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_quiet_has_no_bar(inputs, tmp_path, capsys):
+    assert _reconstruct(inputs, tmp_path / "s") == 0
+    assert "read clip.mp4" not in capsys.readouterr().err
+    argv = ["reconstruct", str(inputs / "clip.mp4"), "--depth", str(inputs / "depth.npy")]
+    assert main([*argv, "--out", str(tmp_path / "t")]) == 0
+    assert "read clip.mp4" in capsys.readouterr().err

@@ -92,7 +92,11 @@ def resolve_intrinsics(
 
 
 def load_clip(
-    video, num_frames: int | None = None, max_size: int | None = None, multiple_of: int = 16
+    video,
+    num_frames: int | None = None,
+    max_size: int | None = None,
+    multiple_of: int = 16,
+    progress: bool = False,
 ):
     """A ``VideoClip`` from a path (every failure, a corrupt stream included, an
     ``InputError``), a ``VideoClip`` (as is) or a (T, H, W, 3) uint8 array (at 30 fps)."""
@@ -103,7 +107,11 @@ def load_clip(
     if isinstance(video, str | os.PathLike):
         try:
             return read_video(
-                video, num_frames=num_frames, max_size=max_size, multiple_of=multiple_of
+                video,
+                num_frames=num_frames,
+                max_size=max_size,
+                multiple_of=multiple_of,
+                progress=progress,
             )
         except Ex4dError:
             raise
@@ -137,8 +145,8 @@ def reconstruct(
     ``DepthSpec``, any ``DepthEstimator``, or a path ``load_depth_backend`` recognises. The
     camera comes from ``resolve_intrinsics``. Depth that is NaN, zero or negative becomes
     ``inf`` (no surface). Everything is validated before anything is returned; nothing is
-    written."""
-    clip = load_clip(video, num_frames, max_size, multiple_of)
+    written. ``progress`` shows bars for decoding the video and for depth estimation."""
+    clip = load_clip(video, num_frames, max_size, multiple_of, progress)
     frames = clip.frames
     if frames.ndim != 4 or frames.shape[0] == 0:
         raise InputError("the video has no frames")

@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 from av.video.reformatter import Interpolation
+from tqdm.auto import tqdm
 
 from ..errors import InputError
 from .clip import VideoClip, VideoInfo
@@ -199,6 +200,7 @@ def _decode_container(
     pixel_format: str,
     copies: np.ndarray | None,
     out_size: tuple[int, int] | None,
+    progress: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Decode every frame, keeping ``copies[i]`` copies of frame i (all frames once if None).
 
@@ -212,17 +214,22 @@ def _decode_container(
     extra: list[np.ndarray] = []
     position = 0
     decoded = 0
-    for index, frame in enumerate(_decoded(path)):
-        decoded = index + 1
-        repeat = 1 if copies is None else (int(copies[index]) if index < len(copies) else 0)
-        if repeat == 0:
-            continue
-        image = _to_array(frame, layout, pixel_format, out_size)
-        if position + repeat <= expected:
-            out[position : position + repeat] = image
-        else:
-            extra.append(image)
-        position += repeat
+    bar = tqdm(
+        total=layout.info.num_frames, desc=f"read {path.name}", unit="frame", disable=not progress
+    )
+    with bar:
+        for index, frame in enumerate(_decoded(path)):
+            decoded = index + 1
+            bar.update()
+            repeat = 1 if copies is None else (int(copies[index]) if index < len(copies) else 0)
+            if repeat == 0:
+                continue
+            image = _to_array(frame, layout, pixel_format, out_size)
+            if position + repeat <= expected:
+                out[position : position + repeat] = image
+            else:
+                extra.append(image)
+            position += repeat
     if decoded == 0:
         raise InputError(f"no frame of {path} could be decoded")
     if copies is None:
@@ -249,22 +256,23 @@ def _read_container(
     num_frames: int | None,
     size_args: dict[str, object],
     default_fps: float,
+    progress: bool = False,
 ) -> VideoClip:
     layout = _probe_container(path, default_fps)
     info = layout.info
     out_size = resolve_size(info.width, info.height, **size_args)
     if num_frames is None:
-        frames, _ = _decode_container(path, layout, "rgb24", None, out_size)
+        frames, _ = _decode_container(path, layout, "rgb24", None, out_size, progress)
         return VideoClip(frames=frames, fps=info.fps, source=str(path))
     total = info.num_frames
     copies = np.bincount(uniform_indices(total, num_frames), minlength=total)
-    frames, decoded = _decode_container(path, layout, "rgb24", copies, out_size)
+    frames, decoded = _decode_container(path, layout, "rgb24", copies, out_size, progress)
     if decoded != total:
         # The header's count was wrong (truncated file, edit lists): sample again, correctly.
         _log.warning("%s: header says %d frames but %d decoded", path, total, decoded)
         total = decoded
         copies = np.bincount(uniform_indices(total, num_frames), minlength=total)
-        frames, _ = _decode_container(path, layout, "rgb24", copies, out_size)
+        frames, _ = _decode_container(path, layout, "rgb24", copies, out_size, progress)
     fps = sampled_fps(info.fps, total, num_frames)
     return VideoClip(frames=frames, fps=fps, source=str(path))
 
@@ -274,6 +282,7 @@ def _read_folder(
     num_frames: int | None,
     size_args: dict[str, object],
     default_fps: float,
+    progress: bool = False,
 ) -> VideoClip:
     info, files = probe_image_folder(folder, default_fps)
     width, height = resolve_size(info.width, info.height, **size_args)
@@ -281,16 +290,24 @@ def _read_folder(
     indices = np.arange(total) if num_frames is None else uniform_indices(total, num_frames)
     out = np.empty((len(indices), height, width, 3), dtype=np.uint8)
     cached_index, cached = -1, None
-    for position, index in enumerate(indices):
-        if index != cached_index:  # indices are sorted, so repeats are adjacent
-            image = load_image(files[index])
-            if image.shape[:2] != (info.height, info.width):
-                raise InputError(
-                    f"image {files[index]} decodes to {image.shape[1]}x{image.shape[0]}, not the "
-                    f"folder's {info.width}x{info.height}"
-                )
-            cached_index, cached = index, resize_image(image, width, height)
-        out[position] = cached
+    bar = tqdm(
+        total=len(np.unique(indices)),
+        desc=f"read {folder.name}",
+        unit="image",
+        disable=not progress,
+    )
+    with bar:
+        for position, index in enumerate(indices):
+            if index != cached_index:  # indices are sorted, so repeats are adjacent
+                image = load_image(files[index])
+                if image.shape[:2] != (info.height, info.width):
+                    raise InputError(
+                        f"image {files[index]} decodes to {image.shape[1]}x{image.shape[0]}, "
+                        f"not the folder's {info.width}x{info.height}"
+                    )
+                cached_index, cached = index, resize_image(image, width, height)
+                bar.update()
+            out[position] = cached
     fps = info.fps if num_frames is None else sampled_fps(info.fps, total, num_frames)
     return VideoClip(frames=out, fps=fps, source=str(folder))
 
@@ -303,6 +320,7 @@ def read_video(
     multiple_of: int | None = None,
     size: tuple[int, int] | None = None,
     default_fps: float = DEFAULT_FPS,
+    progress: bool = False,
 ) -> VideoClip:
     """Read a video file (.mp4 .m4v .mov .webm .mkv .avi) or a folder of png/jpg frames.
 
@@ -315,7 +333,8 @@ def read_video(
 
     Rotation metadata (phone videos) is applied, so frames come out as a player shows them.
     Image folders are read in natural name order at ``default_fps``; all images must share
-    one size. Every failure is an :class:`InputError` saying what is wrong.
+    one size. Every failure is an :class:`InputError` saying what is wrong. ``progress`` shows
+    a bar of the frames decoded (or images read).
     """
     if num_frames is not None:
         num_frames = check_num_frames(num_frames)
@@ -326,6 +345,6 @@ def read_video(
     size_args: dict[str, object] = {"max_size": max_size, "multiple_of": multiple_of, "size": size}
     p = _existing_path(path)
     if p.is_dir():
-        return _read_folder(p, num_frames, size_args, float(default_fps))
+        return _read_folder(p, num_frames, size_args, float(default_fps), progress)
     _check_extension(p)
-    return _read_container(p, num_frames, size_args, float(default_fps))
+    return _read_container(p, num_frames, size_args, float(default_fps), progress)
