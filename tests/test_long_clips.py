@@ -130,3 +130,28 @@ def test_cli_quiet_has_no_bar(inputs, tmp_path, capsys):
     argv = ["reconstruct", str(inputs / "clip.mp4"), "--depth", str(inputs / "depth.npy")]
     assert main([*argv, "--out", str(tmp_path / "t")]) == 0
     assert "read clip.mp4" in capsys.readouterr().err
+
+
+# -- provided depth of another size is resized one frame at a time ------------------------------
+
+
+@pytest.mark.parametrize("kind", ["depth", "disparity"])
+def test_resized_provided_depth_matches_resizing_the_whole_stack(kind, tmp_path):
+    import warnings
+
+    import cv2
+
+    from ex4d_bridge.depth.provided import ProvidedDepth
+
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0.5, 4.0, (3, 30, 40)).astype(np.float32)
+    values[0, 0, 0], values[1, 2, 3], values[2, 4, 5] = np.nan, -1.0, 0.0
+    np.save(tmp_path / "d.npy", values)
+    provided = ProvidedDepth(tmp_path / "d.npy", kind=kind, scale=2.0, resize=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = provided.estimate(np.zeros((3, 48, 64, 3), np.uint8), progress=False)
+    whole = provided._depth()
+    want = np.stack([cv2.resize(d, (64, 48), interpolation=cv2.INTER_NEAREST_EXACT) for d in whole])
+    assert got.dtype == np.float32 and got.shape == (3, 48, 64)
+    np.testing.assert_array_equal(got, want)

@@ -17,6 +17,7 @@ from .base import DepthEstimator, check_rgb_frames, sanitize_depth
 PROVIDED_KINDS = ("depth", "disparity", "relative")
 ARRAY_SUFFIXES = (".npy", ".npz")
 DISPARITY_HINT_FRACTION = 0.9
+_NEAREST = cv2.INTER_NEAREST_EXACT
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -177,8 +178,12 @@ class ProvidedDepth(DepthEstimator):
             "DepthSpec(kind=...) or the client's depth_kind; if it is depth in metres, ignore this"
         )
 
-    def _depth(self) -> np.ndarray:
-        values = np.asarray(self._values, dtype=np.float32) * np.float32(self.scale)
+    def _depth(self, values: np.ndarray | None = None) -> np.ndarray:
+        """Depth from ``values`` (default: all stored frames); for ``depth`` and ``disparity``
+        the conversion is per pixel, so it can be applied one frame at a time."""
+        if values is None:
+            values = self._values
+        values = np.asarray(values, dtype=np.float32) * np.float32(self.scale)
         if self.kind == "depth":
             return sanitize_depth(values)
         if self.kind == "disparity":
@@ -212,9 +217,16 @@ class ProvidedDepth(DepthEstimator):
         hint = self.disparity_hint()
         if hint:
             warnings.warn(hint, UserWarning, stacklevel=2)
-        depth = self._depth()
-        if (sh, sw) != (h, w):
-            depth = np.stack(
-                [cv2.resize(d, (w, h), interpolation=cv2.INTER_NEAREST_EXACT) for d in depth]
-            )
-        return depth
+        if (sh, sw) == (h, w):
+            return self._depth()
+        if self.kind in ("depth", "disparity"):
+            # Per-pixel conversions commute with nearest-neighbour resizing: resize each stored
+            # frame first, so memory is the output plus one frame, not the full-size stack
+            # several times over (a memory-mapped .npy is never read whole).
+            out = np.empty((t, h, w), dtype=np.float32)
+            for i in range(t):
+                frame = np.asarray(self._values[i], dtype=np.float32)
+                out[i] = self._depth(cv2.resize(frame, (w, h), interpolation=_NEAREST))
+            return out
+        depth = self._depth()  # relative depth is aligned over the whole stack
+        return np.stack([cv2.resize(d, (w, h), interpolation=_NEAREST) for d in depth])
