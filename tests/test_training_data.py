@@ -166,3 +166,46 @@ def test_make_dataset_cli(tmp_path, capsys):
         assert capsys.readouterr().err.startswith("error: ")
     assert main(["--quiet", "make-dataset", str(tmp_path / "v.mp4"), "--out", str(out)]) == 2
     assert "--depth-model" in capsys.readouterr().err
+
+
+def test_make_dataset_with_provided_depth(tmp_path, capsys):
+    """`make-dataset --depth`: one depth file per video, the training window cut from it."""
+    from ex4d_bridge.synthetic import SyntheticScene
+    from ex4d_bridge.video import write_video
+
+    scene = SyntheticScene(width=32, height=32, num_frames=9)
+    video = write_video(tmp_path / "v.mp4", scene.frames(), scene.fps)
+    np.save(tmp_path / "d.npy", scene.depths())
+    out = tmp_path / "ds"
+    argv = ["--quiet", "make-dataset", str(video), "--frames", "5", "--size", "32"]
+    assert main([*argv, "--depth", str(tmp_path / "d.npy"), "--out", str(out)]) == 0
+    assert "1 written" in capsys.readouterr().out
+    # One file per video, and not together with a model.
+    two = ["--quiet", "make-dataset", str(video), str(video), "--frames", "5", "--size", "32"]
+    assert main([*two, "--depth", str(tmp_path / "d.npy"), "--out", str(out)]) == 2
+    assert "one per video" in capsys.readouterr().err
+    both = ["--depth", str(tmp_path / "d.npy"), "--depth-model", "m", "--out", str(out)]
+    assert main([*argv, *both]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_video_clips_cut_the_window_from_provided_depth(tmp_path):
+    from ex4d_bridge.scene import DepthSpec
+    from ex4d_bridge.synthetic import SyntheticScene
+    from ex4d_bridge.training.dataset import video_clips
+    from ex4d_bridge.video import write_video
+
+    scene = SyntheticScene(width=32, height=32, num_frames=9)
+    video = write_video(tmp_path / "v.mp4", scene.frames(), scene.fps)
+    np.save(tmp_path / "d.npy", scene.depths())
+    rng = np.random.default_rng(5)
+    start = int(np.random.default_rng(5).integers(0, 9 - 4 + 1))
+    (clip,) = video_clips(
+        [video],
+        [DepthSpec(provided=tmp_path / "d.npy")],
+        num_frames=4,
+        size=32,
+        rng=rng,
+        progress=False,
+    )
+    np.testing.assert_allclose(clip.depth, scene.depths()[start : start + 4])

@@ -22,6 +22,13 @@ def register(sub) -> None:
         "cache unless HF_HUB_OFFLINE=1",
     )
     p.add_argument(
+        "--depth",
+        nargs="+",
+        metavar="FILE",
+        help="depth you provide instead of a model: one .npy/.npz or 16-bit PNG folder per video, "
+        "in the videos' order, each covering its whole video",
+    )
+    p.add_argument(
         "--synthetic",
         type=int,
         default=0,
@@ -59,15 +66,18 @@ def run_make_dataset(args: argparse.Namespace) -> int:
     clips = []
     total = args.synthetic * args.samples_per_video
     if args.videos:
-        if not args.depth_model:
+        if bool(args.depth_model) == bool(args.depth):
             raise InputError(
                 "videos need depth: give --depth-model DIR|ID (a local checkpoint directory or "
-                "a hub id, e.g. depth-anything/Depth-Anything-V2-Small-hf)"
+                "a hub id, e.g. depth-anything/Depth-Anything-V2-Small-hf) or --depth FILE... "
+                "(one per video), not both"
             )
         from ..scene import DepthSpec
 
-        # One model for every video: built once, not per clip.
-        estimator = DepthSpec(model=args.depth_model, device=args.device).estimator()
+        if args.depth:
+            estimator = [DepthSpec(provided=d) for d in args.depth]
+        else:  # one model for every video: built once, not per clip
+            estimator = DepthSpec(model=args.depth_model, device=args.device).estimator()
         rng = np.random.default_rng(args.seed)
         clips.append(
             video_clips(

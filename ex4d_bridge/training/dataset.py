@@ -112,12 +112,21 @@ def video_clips(
     progress: bool = True,
 ) -> Iterator[ClipSource]:
     """Read each video, take a random window of ``num_frames`` consecutive frames resized to
-    ``size`` x ``size`` (as the reference trains) and turn it into a scene with ``depth`` (a
-    ``DepthSpec`` or a depth backend; see ``scene.reconstruct``) and the reference camera."""
-    from ..scene import reconstruct
+    ``size`` x ``size`` (as the reference trains) and turn it into a scene with the reference
+    camera. ``depth``: one source for every video (a ``DepthSpec`` or a depth backend, run on
+    the window; see ``scene.reconstruct``), or a list with one source per video, each covering
+    that whole video (depth the user provides: the window is cut from it)."""
+    from ..depth import KnownDepth
+    from ..scene import DepthSpec, reconstruct
     from ..video import VideoClip
 
-    for path in videos:
+    videos = list(videos)
+    per_video = isinstance(depth, list | tuple)
+    if per_video and len(depth) != len(videos):
+        raise InputError(
+            f"{len(depth)} depth files for {len(videos)} videos: give one per video, in order"
+        )
+    for i, path in enumerate(videos):
         info = probe_video(path)
         if info.num_frames < num_frames:
             raise InputError(
@@ -127,7 +136,13 @@ def video_clips(
         clip = read_video(path, size=(size, size))
         start = int(rng.integers(0, clip.frames.shape[0] - num_frames + 1))
         frames = np.ascontiguousarray(clip.frames[start : start + num_frames])
-        scene = reconstruct(VideoClip(frames, clip.fps, str(path)), depth, progress=progress)
+        source = depth
+        if per_video:
+            whole = depth[i].estimator() if isinstance(depth[i], DepthSpec) else depth[i]
+            full = np.asarray(whole.estimate(clip.frames, progress=progress), np.float32)
+            window = full[start : start + num_frames]
+            source = KnownDepth(np.where(np.isfinite(window) & (window > 0), window, np.inf))
+        scene = reconstruct(VideoClip(frames, clip.fps, str(path)), source, progress=progress)
         yield ClipSource(str(path), scene.frames, scene.depth, scene.fps, scene.intrinsics)
 
 
