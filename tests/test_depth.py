@@ -293,7 +293,8 @@ def test_provided_single_frame_and_shape_mismatch(tmp_path):
 def test_provided_resize_uses_nearest_values(tmp_path):
     depth = np.array([[[1.0, 2.0], [3.0, np.inf]]], np.float32)
     np.save(tmp_path / "small.npy", depth)
-    out = ProvidedDepth(tmp_path / "small.npy", resize=True).estimate(frames_for(1, 4, 4))
+    with pytest.warns(UserWarning, match="2x2 but the video is 4x4"):
+        out = ProvidedDepth(tmp_path / "small.npy", resize=True).estimate(frames_for(1, 4, 4))
     expected = np.repeat(np.repeat(depth, 2, axis=1), 2, axis=2)
     np.testing.assert_array_equal(out, expected)
 
