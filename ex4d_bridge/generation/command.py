@@ -119,31 +119,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", default=None, help="output directory (default: DIR)")
     add_model_arguments(p)
-    s = p.add_argument_group("sampling")
-    s.add_argument("--steps", type=int, default=None, help="denoising steps (default 25)")
-    s.add_argument("--guidance", type=float, default=None, help="CFG scale (default 5.0)")
-    s.add_argument("--shift", type=float, default=None, help="flow-matching shift (default 5)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--prompt", default=None, help="default: the EX-4D reference prompt")
-    s.add_argument("--negative-prompt", default=None)
-    s.add_argument(
-        "--frames",
-        type=int,
-        default=None,
-        help="frames the model generates (4k+1; default the preset's, 49); a render of another "
-        "length is resampled to it like the reference and the result mapped back",
-    )
-    s.add_argument(
-        "--size",
-        default=None,
-        help="generation size WxH (or N for NxN, or 'native'); renders are stretched to it "
-        "like the reference and the result back (default: the preset's, 512x512)",
-    )
-    s.add_argument(
-        "--erosion",
-        default="reference",
-        help="mask erosion: reference (random 2..8 px per frame), none, or a kernel size",
-    )
+    add_sampling_arguments(p)
     p.add_argument(
         "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
     )
@@ -279,6 +255,36 @@ def model_choice(args: argparse.Namespace) -> ModelChoice:
         None if adapter is None else str(adapter),
         args.preset,
         pipeline_options(args, tiny=tiny),
+    )
+
+
+def add_sampling_arguments(parser, title: str = "sampling") -> None:
+    """The sampling flags (read back by ``sampling_params``), shared by `generate` and
+    `complete`."""
+    s = parser.add_argument_group(title)
+    s.add_argument("--steps", type=int, default=None, help="denoising steps (default 25)")
+    s.add_argument("--guidance", type=float, default=None, help="CFG scale (default 5.0)")
+    s.add_argument("--shift", type=float, default=None, help="flow-matching shift (default 5)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--prompt", default=None, help="default: the EX-4D reference prompt")
+    s.add_argument("--negative-prompt", default=None)
+    s.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="frames the model generates (4k+1; default the preset's, 49); a render of another "
+        "length is resampled to it like the reference and the result mapped back",
+    )
+    s.add_argument(
+        "--size",
+        default=None,
+        help="generation size WxH (or N for NxN, or 'native'); renders are stretched to it "
+        "like the reference and the result back (default: the preset's, 512x512)",
+    )
+    s.add_argument(
+        "--erosion",
+        default="reference",
+        help="mask erosion: reference (random 2..8 px per frame), none, or a kernel size",
     )
 
 

@@ -20,7 +20,8 @@ DEPTH_FILL_CHOICES = ("propagate", "aligned")
 
 def register(subparsers) -> None:
     from ...camera.coverage import COVERAGE_SETS
-    from ...generation.command import add_model_arguments
+    from ...generation.command import add_model_arguments, add_sampling_arguments
+    from ...geometry.options import BACKENDS
 
     p = subparsers.add_parser(
         "complete",
@@ -78,26 +79,13 @@ def register(subparsers) -> None:
     p.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "cpu", "torch", "nvdiffrast"],
+        choices=BACKENDS,
         help="rasterizer for the renders (auto: nvdiffrast on CUDA when installed, the compiled "
         "CPU renderer on the CPU)",
     )
     p.add_argument("--geometry-device", default=None, help="torch device for rendering, e.g. cuda")
     add_model_arguments(p)
-    s = p.add_argument_group("sampling (EX-4D; as for `generate`)")
-    s.add_argument("--steps", type=int, default=None, help="denoising steps (default 25)")
-    s.add_argument("--guidance", type=float, default=None, help="CFG scale (default 5.0)")
-    s.add_argument("--shift", type=float, default=None, help="flow-matching shift (default 5)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--prompt", default=None, help="default: the EX-4D reference prompt")
-    s.add_argument("--negative-prompt", default=None)
-    s.add_argument(
-        "--frames", type=int, default=None, help="frames the model generates (4k+1; default 49)"
-    )
-    s.add_argument("--size", default=None, help="generation size WxH, N or native (512x512)")
-    s.add_argument(
-        "--erosion", default="reference", help="mask erosion: reference, none or a kernel size"
-    )
+    add_sampling_arguments(p, "sampling (EX-4D; as for `generate`)")
     p.add_argument(
         "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
     )
