@@ -1,6 +1,11 @@
-"""The compiled CPU backend (numba) gives the torch backend's bits: face ids, masks in both
-styles, colour and depth, on the float32 path and on the float64 near-plane clipping path, for
-any number of threads and for renders running at once."""
+"""The compiled CPU backend (numba) agrees with the torch backend: face ids, masks in both
+styles, colour and depth, on the float32 path and on the float64 near-plane clipping path; and
+gives the same bits for any number of threads and for renders running at once.
+
+Against torch the two are separately built programs: on this machine they give the same bits,
+but a BLAS that fuses multiply-adds elsewhere can move a vertex by an ulp and flip which of two
+faces owns a pixel on their shared edge. So the comparison with torch allows a few such pixels
+and float32 rounding in depth; comparisons of the compiled backend with itself stay exact."""
 
 import threading
 
@@ -29,10 +34,29 @@ CPU = RenderOptions(backend="cpu")
 
 
 def assert_same(a, b):
+    """Exact: the same program on the same data."""
     for name in ("face_id", "mask", "color", "depth"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and x.shape == y.shape, name
         np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+# Pixels whose face may flip on a shared edge between separately built programs (see above).
+EDGE_FLIPS = 0.001
+DEPTH_RTOL = 64 * float(np.finfo(np.float32).eps)
+
+
+def assert_agrees_with_torch(a, b):
+    for name in ("face_id", "mask", "color", "depth"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+    same = a.face_id == b.face_id
+    assert (~same).mean() <= EDGE_FLIPS, f"{(~same).sum()} pixels on other faces"
+    np.testing.assert_array_equal(a.mask[same], b.mask[same])
+    assert np.abs(a.color[same].astype(int) - b.color[same].astype(int)).max(initial=0) <= 1
+    hit = same & np.isfinite(a.depth)
+    np.testing.assert_allclose(b.depth[hit], a.depth[hit], rtol=DEPTH_RTOL)
+    assert np.isinf(b.depth[same & ~np.isfinite(a.depth)]).all()
 
 
 def both(mesh, pose, k=None, mask_style="face"):
@@ -43,10 +67,10 @@ def both(mesh, pose, k=None, mask_style="face"):
 
 @pytest.mark.parametrize("mask_style", ["face", "reference"])
 @pytest.mark.parametrize("name", list(NOVEL_POSES))
-def test_same_bits_as_torch_on_the_test_scene(name, mask_style):
+def test_agrees_with_torch_on_the_test_scene(name, mask_style):
     mesh = build_dw_mesh(scene_depth(), scene_colors(), K)
     for k in (None, Intrinsics.from_fov(40, 30, fov_x_deg=70)):
-        assert_same(*both(mesh, NOVEL_POSES[name], k, mask_style))
+        assert_agrees_with_torch(*both(mesh, NOVEL_POSES[name], k, mask_style))
 
 
 def orbit(r, deg):
@@ -56,17 +80,17 @@ def orbit(r, deg):
 
 
 @pytest.mark.parametrize("deg", [0, 30, 90, -60])
-def test_same_bits_as_torch_along_a_reference_orbit(deg):
+def test_agrees_with_torch_along_a_reference_orbit(deg):
     scene = SyntheticScene(width=96, height=80, num_frames=1)
     mesh = build_dw_mesh(scene.depths()[0].copy(), scene.frames()[0].copy(), scene.intrinsics)
     pose = orbit(scene.min_depth() + 0.15, deg) if deg else np.eye(4)
     for mask_style in ("face", "reference"):
         a, b = both(mesh, pose, mask_style=mask_style)
-        assert_same(a, b)
+        assert_agrees_with_torch(a, b)
         assert b.mask.any()
 
 
-def test_same_bits_as_torch_when_the_near_plane_cuts_the_scene():
+def test_agrees_with_torch_when_the_near_plane_cuts_the_scene():
     # The float64 path: vertices behind the near plane are clipped.
     k = Intrinsics.reference(48, 36, focal=47.0)
     rng = np.random.default_rng(1)
@@ -77,11 +101,11 @@ def test_same_bits_as_torch_when_the_near_plane_cuts_the_scene():
         pose = np.eye(4)
         pose[:3, 3] = (0.0123, -0.0071, z)
         for mask_style in ("face", "reference"):
-            assert_same(*both(mesh, pose, k, mask_style))
+            assert_agrees_with_torch(*both(mesh, pose, k, mask_style))
 
 
 @pytest.mark.parametrize("seed", range(0, 120))
-def test_same_bits_as_torch_on_random_meshes_cameras_and_lenses(seed):
+def test_agrees_with_torch_on_random_meshes_cameras_and_lenses(seed):
     rng = np.random.default_rng(1000 + seed)
     h, w = (int(x) for x in rng.integers(2, 14, 2))
     k_in = Intrinsics(
@@ -107,7 +131,7 @@ def test_same_bits_as_torch_on_random_meshes_cameras_and_lenses(seed):
         w2,
         h2,
     )
-    assert_same(*both(mesh, pose, k_out, str(rng.choice(["face", "reference"]))))
+    assert_agrees_with_torch(*both(mesh, pose, k_out, str(rng.choice(["face", "reference"]))))
 
 
 def test_exact_depth_ties_go_to_the_lower_triangle_id():
@@ -119,12 +143,12 @@ def test_exact_depth_ties_go_to_the_lower_triangle_id():
     c = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]], np.uint8)
     a = render_triangles(v, f, c, np.eye(4), k, TORCH)
     b = render_triangles(v, f, c, np.eye(4), k, CPU)
-    assert_same(a, b)
+    assert_agrees_with_torch(a, b)
     assert set(np.unique(b.face_id)) == {0, 1}  # the duplicates (2, 3) lose every tie
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_render_triangles_same_bits_as_torch(seed):
+def test_render_triangles_agrees_with_torch(seed):
     # Triangle soups in front of, around and behind the camera (clipped by the near plane).
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 40))
@@ -134,7 +158,9 @@ def test_render_triangles_same_bits_as_torch(seed):
     k = Intrinsics(*rng.uniform(5, 20, 2), *rng.uniform(0, 16, 2), 16, 12)
     pose = np.eye(4)
     pose[:3, 3] = rng.normal(size=3) * 0.5
-    assert_same(render_triangles(v, f, c, pose, k, TORCH), render_triangles(v, f, c, pose, k, CPU))
+    assert_agrees_with_torch(
+        render_triangles(v, f, c, pose, k, TORCH), render_triangles(v, f, c, pose, k, CPU)
+    )
 
 
 def test_render_triangles_keeps_torch_in_torch_out():
@@ -166,7 +192,7 @@ def test_renders_on_several_threads_at_once_agree():
     scene = SyntheticScene(width=64, height=48, num_frames=1)
     mesh = build_dw_mesh(scene.depths()[0].copy(), scene.frames()[0].copy(), scene.intrinsics)
     poses = [orbit(scene.min_depth() + 0.15, deg) for deg in (0, 20, 40, 60)]
-    expected = [render(mesh, p, options=TORCH) for p in poses]
+    expected = [render(mesh, p, options=CPU) for p in poses]  # one at a time
     errors = []
 
     def run(i):
