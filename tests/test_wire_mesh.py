@@ -37,7 +37,12 @@ def test_grid_faces_are_the_geometry_topology(size):
         wire.grid_faces(1, w)
 
 
-def test_unprojection_is_bit_exact_with_the_geometry_one():
+# numpy (client) and torch (server) unprojections are separately built programs: equal bits
+# here, but a vectorised kernel that fuses a multiply-add elsewhere may differ in the last ulp.
+UNPROJECT_RTOL = 4 * float(np.finfo(np.float32).eps)
+
+
+def test_unprojection_matches_the_geometry_one():
     rng = np.random.default_rng(3)
     for _ in range(60):
         h, w = (int(v) for v in rng.integers(2, 50, 2))
@@ -45,7 +50,8 @@ def test_unprojection_is_bit_exact_with_the_geometry_one():
         depth = rng.uniform(1e-3, 1e3, (h, w)).astype(np.float32)
         ours = wire.unproject(depth, k)
         theirs = unproject(torch.from_numpy(depth), k).numpy()
-        assert ours.dtype == np.float32 and np.array_equal(ours, theirs)
+        assert ours.dtype == np.float32
+        np.testing.assert_allclose(ours, theirs, rtol=UNPROJECT_RTOL, atol=0)
 
 
 def _frame_of(mesh, **kwargs):
@@ -83,7 +89,7 @@ def test_mesh_frames_decode_to_the_mesh_the_server_built():
             time_s=0.25,
         )
         back = wire.decode_mesh_frame(geometry_pb2.MeshFrame.FromString(frame.SerializeToString()))
-        assert np.array_equal(back.vertices, mesh.vertices)  # bit-exact
+        np.testing.assert_allclose(back.vertices, mesh.vertices, rtol=UNPROJECT_RTOL, atol=0)
         assert np.array_equal(back.faces, mesh.faces)
         assert np.array_equal(back.occluded, mesh.occluded)
         assert np.array_equal(back.colors, mesh.colors)
@@ -98,7 +104,8 @@ def test_grid_mesh_converts_to_the_library_mesh():
     mesh = _synthetic_mesh(24, 16)
     back = wire.decode_mesh_frame(_frame_of(mesh, depth_encoding=pb.DEPTH_ENCODING_FLOAT32))
     dw = back.to_dw_mesh()
-    assert np.array_equal(dw.vertices, mesh.vertices) and np.array_equal(dw.faces, mesh.faces)
+    np.testing.assert_allclose(dw.vertices, mesh.vertices, rtol=UNPROJECT_RTOL, atol=0)
+    assert np.array_equal(dw.faces, mesh.faces)
     assert dw.tensors()["faces"] is grid_topology(16, 24).faces  # the shared topology tensor
     tm = back.to_trimesh()
     assert tm.faces.shape == mesh.faces.shape
