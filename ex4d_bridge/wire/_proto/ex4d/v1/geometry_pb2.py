@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ex4d.v1 import common_pb2 as ex4d_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65x4d/v1/geometry.proto\x12\x07\x65x4d.v1\x1a\x14\x65x4d/v1/common.proto\"\xdf\x01\n\x15StreamGeometryRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66irst_frame\x18\x02 \x01(\r\x12\x12\n\nlast_frame\x18\x03 \x01(\r\x12.\n\x0e\x64\x65pth_encoding\x18\x04 \x01(\x0e\x32\x16.ex4d.v1.DepthEncoding\x12.\n\x0e\x63olor_encoding\x18\x05 \x01(\x0e\x32\x16.ex4d.v1.ImageEncoding\x12\x14\n\x0cjpeg_quality\x18\x06 \x01(\r\x12\x15\n\rskip_occluded\x18\x07 \x01(\x08\"Z\n\x0bMeshClosure\x12\x11\n\tfar_depth\x18\x01 \x01(\x01\x12\x15\n\rborder_pixels\x18\x02 \x01(\r\x12!\n\ncap_center\x18\x03 \x01(\x0b\x32\r.ex4d.v1.Vec3\"\x85\x03\n\tMeshFrame\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\r\x12\x12\n\nnum_frames\x18\x03 \x01(\r\x12\x0e\n\x06time_s\x18\x04 \x01(\x01\x12\'\n\nintrinsics\x18\x05 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12%\n\x07\x63losure\x18\x06 \x01(\x0b\x32\x14.ex4d.v1.MeshClosure\x12#\n\x08topology\x18\x07 \x01(\x0e\x32\x11.ex4d.v1.Topology\x12\x14\n\x0cnum_vertices\x18\x08 \x01(\x04\x12\x11\n\tnum_faces\x18\t \x01(\x04\x12 \n\x05\x64\x65pth\x18\n \x01(\x0b\x32\x11.ex4d.v1.DepthMap\x12\x1d\n\x05\x63olor\x18\x0b \x01(\x0b\x32\x0e.ex4d.v1.Image\x12%\n\x08occluded\x18\x0c \x01(\x0b\x32\x13.ex4d.v1.PackedBits\x12\'\n\x07timings\x18\r \x01(\x0b\x32\x16.ex4d.v1.ServerTimings\"t\n\x11\x45xportMeshRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\r\x12#\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x13.ex4d.v1.MeshFormat\x12\x13\n\x0b\x63hunk_bytes\x18\x04 \x01(\r*>\n\x08Topology\x12\x18\n\x14TOPOLOGY_UNSPECIFIED\x10\x00\x12\x18\n\x14TOPOLOGY_GRID_FAN_V1\x10\x01*l\n\nMeshFormat\x12\x1b\n\x17MESH_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13MESH_FORMAT_MSGPACK\x10\x01\x12\x13\n\x0fMESH_FORMAT_GLB\x10\x02\x12\x13\n\x0fMESH_FORMAT_PLY\x10\x03\x42\x19\n\x0b\x64\x65v.ex4d.v1P\x01\xaa\x02\x07\x45x4d.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65x4d/v1/geometry.proto\x12\x07\x65x4d.v1\x1a\x14\x65x4d/v1/common.proto\"\x90\x02\n\x15StreamGeometryRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66irst_frame\x18\x02 \x01(\r\x12\x12\n\nlast_frame\x18\x03 \x01(\r\x12.\n\x0e\x64\x65pth_encoding\x18\x04 \x01(\x0e\x32\x16.ex4d.v1.DepthEncoding\x12.\n\x0e\x63olor_encoding\x18\x05 \x01(\x0e\x32\x16.ex4d.v1.ImageEncoding\x12\x14\n\x0cjpeg_quality\x18\x06 \x01(\r\x12\x15\n\rskip_occluded\x18\x07 \x01(\x08\x12\x1b\n\x13include_completions\x18\x08 \x01(\x08\x12\x12\n\nmax_layers\x18\t \x01(\r\"Z\n\x0bMeshClosure\x12\x11\n\tfar_depth\x18\x01 \x01(\x01\x12\x15\n\rborder_pixels\x18\x02 \x01(\r\x12!\n\ncap_center\x18\x03 \x01(\x0b\x32\r.ex4d.v1.Vec3\"\xb4\x03\n\tMeshFrame\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\r\x12\x12\n\nnum_frames\x18\x03 \x01(\r\x12\x0e\n\x06time_s\x18\x04 \x01(\x01\x12\'\n\nintrinsics\x18\x05 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12%\n\x07\x63losure\x18\x06 \x01(\x0b\x32\x14.ex4d.v1.MeshClosure\x12#\n\x08topology\x18\x07 \x01(\x0e\x32\x11.ex4d.v1.Topology\x12\x14\n\x0cnum_vertices\x18\x08 \x01(\x04\x12\x11\n\tnum_faces\x18\t \x01(\x04\x12 \n\x05\x64\x65pth\x18\n \x01(\x0b\x32\x11.ex4d.v1.DepthMap\x12\x1d\n\x05\x63olor\x18\x0b \x01(\x0b\x32\x0e.ex4d.v1.Image\x12%\n\x08occluded\x18\x0c \x01(\x0b\x32\x13.ex4d.v1.PackedBits\x12\'\n\x07timings\x18\r \x01(\x0b\x32\x16.ex4d.v1.ServerTimings\x12-\n\x06layers\x18\x0e \x03(\x0b\x32\x1d.ex4d.v1.CompletionLayerFrame\"=\n\x0bPixelRegion\x12\n\n\x02x0\x18\x01 \x01(\r\x12\n\n\x02y0\x18\x02 \x01(\r\x12\n\n\x02x1\x18\x03 \x01(\r\x12\n\n\x02y1\x18\x04 \x01(\r\"\xcd\x01\n\x14\x43ompletionLayerFrame\x12\x13\n\x0blayer_index\x18\x01 \x01(\r\x12\x12\n\ngeneration\x18\x02 \x01(\t\x12\x1b\n\x04pose\x18\x03 \x01(\x0b\x32\r.ex4d.v1.Pose\x12\'\n\nintrinsics\x18\x04 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12$\n\x06region\x18\x05 \x01(\x0b\x32\x14.ex4d.v1.PixelRegion\x12 \n\x04mesh\x18\x06 \x01(\x0b\x32\x12.ex4d.v1.MeshFrame\"t\n\x11\x45xportMeshRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\r\x12#\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x13.ex4d.v1.MeshFormat\x12\x13\n\x0b\x63hunk_bytes\x18\x04 \x01(\r*>\n\x08Topology\x12\x18\n\x14TOPOLOGY_UNSPECIFIED\x10\x00\x12\x18\n\x14TOPOLOGY_GRID_FAN_V1\x10\x01*l\n\nMeshFormat\x12\x1b\n\x17MESH_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13MESH_FORMAT_MSGPACK\x10\x01\x12\x13\n\x0fMESH_FORMAT_GLB\x10\x02\x12\x13\n\x0fMESH_FORMAT_PLY\x10\x03\x42\x19\n\x0b\x64\x65v.ex4d.v1P\x01\xaa\x02\x07\x45x4d.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +33,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ex4d.v1.geometry_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\013dev.ex4d.v1P\001\252\002\007Ex4d.V1'
-  _globals['_TOPOLOGY']._serialized_start=885
-  _globals['_TOPOLOGY']._serialized_end=947
-  _globals['_MESHFORMAT']._serialized_start=949
-  _globals['_MESHFORMAT']._serialized_end=1057
+  _globals['_TOPOLOGY']._serialized_start=1252
+  _globals['_TOPOLOGY']._serialized_end=1314
+  _globals['_MESHFORMAT']._serialized_start=1316
+  _globals['_MESHFORMAT']._serialized_end=1424
   _globals['_STREAMGEOMETRYREQUEST']._serialized_start=58
-  _globals['_STREAMGEOMETRYREQUEST']._serialized_end=281
-  _globals['_MESHCLOSURE']._serialized_start=283
-  _globals['_MESHCLOSURE']._serialized_end=373
-  _globals['_MESHFRAME']._serialized_start=376
-  _globals['_MESHFRAME']._serialized_end=765
-  _globals['_EXPORTMESHREQUEST']._serialized_start=767
-  _globals['_EXPORTMESHREQUEST']._serialized_end=883
+  _globals['_STREAMGEOMETRYREQUEST']._serialized_end=330
+  _globals['_MESHCLOSURE']._serialized_start=332
+  _globals['_MESHCLOSURE']._serialized_end=422
+  _globals['_MESHFRAME']._serialized_start=425
+  _globals['_MESHFRAME']._serialized_end=861
+  _globals['_PIXELREGION']._serialized_start=863
+  _globals['_PIXELREGION']._serialized_end=924
+  _globals['_COMPLETIONLAYERFRAME']._serialized_start=927
+  _globals['_COMPLETIONLAYERFRAME']._serialized_end=1132
+  _globals['_EXPORTMESHREQUEST']._serialized_start=1134
+  _globals['_EXPORTMESHREQUEST']._serialized_end=1250
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ from ex4d.v1 import common_pb2 as ex4d_dot_v1_dot_common__pb2
 from ex4d.v1 import view_pb2 as ex4d_dot_v1_dot_view__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x65x4d/v1/jobs.proto\x12\x07\x65x4d.v1\x1a\x14\x65x4d/v1/common.proto\x1a\x12\x65x4d/v1/view.proto\"\x85\x01\n\nPoseSample\x12\x1f\n\x08position\x18\x01 \x01(\x0b\x32\r.ex4d.v1.Vec3\x12%\n\x08rotation\x18\x02 \x01(\x0b\x32\x13.ex4d.v1.Quaternion\x12\x15\n\x0b\x66rame_index\x18\x03 \x01(\rH\x00\x12\x10\n\x06time_s\x18\x04 \x01(\x01H\x00\x42\x06\n\x04time\"\x8f\x01\n\x08PosePath\x12\x0e\n\x06preset\x18\x01 \x01(\t\x12\x34\n\x11\x63oordinate_system\x18\x02 \x01(\x0e\x32\x19.ex4d.v1.CoordinateSystem\x12\"\n\x05poses\x18\x03 \x03(\x0b\x32\x13.ex4d.v1.PoseSample\x12\x0b\n\x03\x66ps\x18\x04 \x01(\x01\x12\x0c\n\x04name\x18\x05 \x01(\t\"\xdd\x01\n\x17SubmitGenerationRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12%\n\ntrajectory\x18\x02 \x01(\x0b\x32\x11.ex4d.v1.PosePath\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x06 \x01(\t\x12\x0c\n\x04seed\x18\x07 \x01(\x04\x12\x1b\n\x13num_inference_steps\x18\x08 \x01(\r\x12\x16\n\x0eguidance_scale\x18\t \x01(\x01\"\xa0\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08scene_id\x18\x02 \x01(\t\x12 \n\x05state\x18\x03 \x01(\x0e\x32\x11.ex4d.v1.JobState\x12\x15\n\rprogress_done\x18\x04 \x01(\r\x12\x16\n\x0eprogress_total\x18\x05 \x01(\r\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x16\n\x0e\x63reated_unix_s\x18\x08 \x01(\x01\x12\x16\n\x0estarted_unix_s\x18\t \x01(\x01\x12\x17\n\x0f\x66inished_unix_s\x18\n \x01(\x01\x12\x11\n\tcompleter\x18\x0b \x01(\t\x12\x12\n\nnum_frames\x18\x0c \x01(\r\x12\x16\n\x0equeue_position\x18\r \x01(\r\":\n\x08JobEvent\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ex4d.v1.Job\x12\x13\n\x0btime_unix_s\x18\x02 \x01(\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"#\n\x0fListJobsRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\".\n\x10ListJobsResponse\x12\x1a\n\x04jobs\x18\x01 \x03(\x0b\x32\x0c.ex4d.v1.Job\"%\n\x13GetJobResultRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xb4\x01\n\x18RecordWalkthroughRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x1f\n\x04path\x18\x02 \x01(\x0b\x32\x11.ex4d.v1.PosePath\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x11\n\tfov_y_deg\x18\x05 \x01(\x01\x12&\n\nmask_style\x18\x06 \x01(\x0e\x32\x12.ex4d.v1.MaskStyle\x12\x0b\n\x03\x63rf\x18\x07 \x01(\r*\xb5\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n\x15JOB_STATE_INTERRUPTED\x10\x06\x42\x19\n\x0b\x64\x65v.ex4d.v1P\x01\xaa\x02\x07\x45x4d.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x65x4d/v1/jobs.proto\x12\x07\x65x4d.v1\x1a\x14\x65x4d/v1/common.proto\x1a\x12\x65x4d/v1/view.proto\"\x85\x01\n\nPoseSample\x12\x1f\n\x08position\x18\x01 \x01(\x0b\x32\r.ex4d.v1.Vec3\x12%\n\x08rotation\x18\x02 \x01(\x0b\x32\x13.ex4d.v1.Quaternion\x12\x15\n\x0b\x66rame_index\x18\x03 \x01(\rH\x00\x12\x10\n\x06time_s\x18\x04 \x01(\x01H\x00\x42\x06\n\x04time\"\x8f\x01\n\x08PosePath\x12\x0e\n\x06preset\x18\x01 \x01(\t\x12\x34\n\x11\x63oordinate_system\x18\x02 \x01(\x0e\x32\x19.ex4d.v1.CoordinateSystem\x12\"\n\x05poses\x18\x03 \x03(\x0b\x32\x13.ex4d.v1.PoseSample\x12\x0b\n\x03\x66ps\x18\x04 \x01(\x01\x12\x0c\n\x04name\x18\x05 \x01(\t\"\xc3\x02\n\x17SubmitGenerationRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12%\n\ntrajectory\x18\x02 \x01(\x0b\x32\x11.ex4d.v1.PosePath\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x06 \x01(\t\x12\x0c\n\x04seed\x18\x07 \x01(\x04\x12\x1b\n\x13num_inference_steps\x18\x08 \x01(\r\x12\x16\n\x0eguidance_scale\x18\t \x01(\x01\x12\x10\n\x08\x63omplete\x18\n \x01(\x08\x12\x10\n\x08\x63overage\x18\x0b \x01(\t\x12(\n\tlong_clip\x18\x0c \x01(\x0e\x32\x15.ex4d.v1.LongClipMode\x12\x16\n\x0ewindow_overlap\x18\r \x01(\r\"\xed\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08scene_id\x18\x02 \x01(\t\x12 \n\x05state\x18\x03 \x01(\x0e\x32\x11.ex4d.v1.JobState\x12\x15\n\rprogress_done\x18\x04 \x01(\r\x12\x16\n\x0eprogress_total\x18\x05 \x01(\r\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x16\n\x0e\x63reated_unix_s\x18\x08 \x01(\x01\x12\x16\n\x0estarted_unix_s\x18\t \x01(\x01\x12\x17\n\x0f\x66inished_unix_s\x18\n \x01(\x01\x12\x11\n\tcompleter\x18\x0b \x01(\t\x12\x12\n\nnum_frames\x18\x0c \x01(\r\x12\x16\n\x0equeue_position\x18\r \x01(\r\x12\r\n\x05stage\x18\x0e \x01(\t\x12\x13\n\x0bstage_index\x18\x0f \x01(\r\x12\x12\n\nnum_stages\x18\x10 \x01(\r\x12\x13\n\x0bgenerations\x18\x11 \x03(\t\":\n\x08JobEvent\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ex4d.v1.Job\x12\x13\n\x0btime_unix_s\x18\x02 \x01(\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"#\n\x0fListJobsRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\".\n\x10ListJobsResponse\x12\x1a\n\x04jobs\x18\x01 \x03(\x0b\x32\x0c.ex4d.v1.Job\"%\n\x13GetJobResultRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xb4\x01\n\x18RecordWalkthroughRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x1f\n\x04path\x18\x02 \x01(\x0b\x32\x11.ex4d.v1.PosePath\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x11\n\tfov_y_deg\x18\x05 \x01(\x01\x12&\n\nmask_style\x18\x06 \x01(\x0e\x32\x12.ex4d.v1.MaskStyle\x12\x0b\n\x03\x63rf\x18\x07 \x01(\r*\xb5\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n\x15JOB_STATE_INTERRUPTED\x10\x06*g\n\x0cLongClipMode\x12\x1e\n\x1aLONG_CLIP_MODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16LONG_CLIP_MODE_SAMPLED\x10\x01\x12\x1b\n\x17LONG_CLIP_MODE_WINDOWED\x10\x02\x42\x19\n\x0b\x64\x65v.ex4d.v1P\x01\xaa\x02\x07\x45x4d.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,30 +34,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ex4d.v1.jobs_pb2', _globals
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\013dev.ex4d.v1P\001\252\002\007Ex4d.V1'
-  _globals['_JOBSTATE']._serialized_start=1342
-  _globals['_JOBSTATE']._serialized_end=1523
+  _globals['_JOBSTATE']._serialized_start=1521
+  _globals['_JOBSTATE']._serialized_end=1702
+  _globals['_LONGCLIPMODE']._serialized_start=1704
+  _globals['_LONGCLIPMODE']._serialized_end=1807
   _globals['_POSESAMPLE']._serialized_start=74
   _globals['_POSESAMPLE']._serialized_end=207
   _globals['_POSEPATH']._serialized_start=210
   _globals['_POSEPATH']._serialized_end=353
   _globals['_SUBMITGENERATIONREQUEST']._serialized_start=356
-  _globals['_SUBMITGENERATIONREQUEST']._serialized_end=577
-  _globals['_JOB']._serialized_start=580
-  _globals['_JOB']._serialized_end=868
-  _globals['_JOBEVENT']._serialized_start=870
-  _globals['_JOBEVENT']._serialized_end=928
-  _globals['_GETJOBREQUEST']._serialized_start=930
-  _globals['_GETJOBREQUEST']._serialized_end=961
-  _globals['_WATCHJOBREQUEST']._serialized_start=963
-  _globals['_WATCHJOBREQUEST']._serialized_end=996
-  _globals['_CANCELJOBREQUEST']._serialized_start=998
-  _globals['_CANCELJOBREQUEST']._serialized_end=1032
-  _globals['_LISTJOBSREQUEST']._serialized_start=1034
-  _globals['_LISTJOBSREQUEST']._serialized_end=1069
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1071
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1117
-  _globals['_GETJOBRESULTREQUEST']._serialized_start=1119
-  _globals['_GETJOBRESULTREQUEST']._serialized_end=1156
-  _globals['_RECORDWALKTHROUGHREQUEST']._serialized_start=1159
-  _globals['_RECORDWALKTHROUGHREQUEST']._serialized_end=1339
+  _globals['_SUBMITGENERATIONREQUEST']._serialized_end=679
+  _globals['_JOB']._serialized_start=682
+  _globals['_JOB']._serialized_end=1047
+  _globals['_JOBEVENT']._serialized_start=1049
+  _globals['_JOBEVENT']._serialized_end=1107
+  _globals['_GETJOBREQUEST']._serialized_start=1109
+  _globals['_GETJOBREQUEST']._serialized_end=1140
+  _globals['_WATCHJOBREQUEST']._serialized_start=1142
+  _globals['_WATCHJOBREQUEST']._serialized_end=1175
+  _globals['_CANCELJOBREQUEST']._serialized_start=1177
+  _globals['_CANCELJOBREQUEST']._serialized_end=1211
+  _globals['_LISTJOBSREQUEST']._serialized_start=1213
+  _globals['_LISTJOBSREQUEST']._serialized_end=1248
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1250
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1296
+  _globals['_GETJOBRESULTREQUEST']._serialized_start=1298
+  _globals['_GETJOBRESULTREQUEST']._serialized_end=1335
+  _globals['_RECORDWALKTHROUGHREQUEST']._serialized_start=1338
+  _globals['_RECORDWALKTHROUGHREQUEST']._serialized_end=1518
 # @@protoc_insertion_point(module_scope)

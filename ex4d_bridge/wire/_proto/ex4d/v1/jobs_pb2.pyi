@@ -18,6 +18,12 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
     JOB_STATE_INTERRUPTED: _ClassVar[JobState]
+
+class LongClipMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LONG_CLIP_MODE_UNSPECIFIED: _ClassVar[LongClipMode]
+    LONG_CLIP_MODE_SAMPLED: _ClassVar[LongClipMode]
+    LONG_CLIP_MODE_WINDOWED: _ClassVar[LongClipMode]
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_RUNNING: JobState
@@ -25,6 +31,9 @@ JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 JOB_STATE_INTERRUPTED: JobState
+LONG_CLIP_MODE_UNSPECIFIED: LongClipMode
+LONG_CLIP_MODE_SAMPLED: LongClipMode
+LONG_CLIP_MODE_WINDOWED: LongClipMode
 
 class PoseSample(_message.Message):
     __slots__ = ("position", "rotation", "frame_index", "time_s")
@@ -53,7 +62,7 @@ class PosePath(_message.Message):
     def __init__(self, preset: _Optional[str] = ..., coordinate_system: _Optional[_Union[_common_pb2.CoordinateSystem, str]] = ..., poses: _Optional[_Iterable[_Union[PoseSample, _Mapping]]] = ..., fps: _Optional[float] = ..., name: _Optional[str] = ...) -> None: ...
 
 class SubmitGenerationRequest(_message.Message):
-    __slots__ = ("scene_id", "trajectory", "width", "height", "prompt", "negative_prompt", "seed", "num_inference_steps", "guidance_scale")
+    __slots__ = ("scene_id", "trajectory", "width", "height", "prompt", "negative_prompt", "seed", "num_inference_steps", "guidance_scale", "complete", "coverage", "long_clip", "window_overlap")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     TRAJECTORY_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +72,10 @@ class SubmitGenerationRequest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    LONG_CLIP_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_OVERLAP_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     trajectory: PosePath
     width: int
@@ -72,10 +85,14 @@ class SubmitGenerationRequest(_message.Message):
     seed: int
     num_inference_steps: int
     guidance_scale: float
-    def __init__(self, scene_id: _Optional[str] = ..., trajectory: _Optional[_Union[PosePath, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ...) -> None: ...
+    complete: bool
+    coverage: str
+    long_clip: LongClipMode
+    window_overlap: int
+    def __init__(self, scene_id: _Optional[str] = ..., trajectory: _Optional[_Union[PosePath, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., seed: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., complete: _Optional[bool] = ..., coverage: _Optional[str] = ..., long_clip: _Optional[_Union[LongClipMode, str]] = ..., window_overlap: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "scene_id", "state", "progress_done", "progress_total", "message", "error", "created_unix_s", "started_unix_s", "finished_unix_s", "completer", "num_frames", "queue_position")
+    __slots__ = ("job_id", "scene_id", "state", "progress_done", "progress_total", "message", "error", "created_unix_s", "started_unix_s", "finished_unix_s", "completer", "num_frames", "queue_position", "stage", "stage_index", "num_stages", "generations")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +106,10 @@ class Job(_message.Message):
     COMPLETER_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
     QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    STAGE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    NUM_STAGES_FIELD_NUMBER: _ClassVar[int]
+    GENERATIONS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     scene_id: str
     state: JobState
@@ -102,7 +123,11 @@ class Job(_message.Message):
     completer: str
     num_frames: int
     queue_position: int
-    def __init__(self, job_id: _Optional[str] = ..., scene_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., progress_done: _Optional[int] = ..., progress_total: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., created_unix_s: _Optional[float] = ..., started_unix_s: _Optional[float] = ..., finished_unix_s: _Optional[float] = ..., completer: _Optional[str] = ..., num_frames: _Optional[int] = ..., queue_position: _Optional[int] = ...) -> None: ...
+    stage: str
+    stage_index: int
+    num_stages: int
+    generations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., scene_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., progress_done: _Optional[int] = ..., progress_total: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., created_unix_s: _Optional[float] = ..., started_unix_s: _Optional[float] = ..., finished_unix_s: _Optional[float] = ..., completer: _Optional[str] = ..., num_frames: _Optional[int] = ..., queue_position: _Optional[int] = ..., stage: _Optional[str] = ..., stage_index: _Optional[int] = ..., num_stages: _Optional[int] = ..., generations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("job", "time_unix_s")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ex4d.v1 import common_pb2 as ex4d_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65x4d/v1/scenes.proto\x12\x07\x65x4d.v1\x1a\x14\x65x4d/v1/common.proto\"\xa5\x01\n\rUploadOptions\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nnum_frames\x18\x02 \x01(\r\x12\x10\n\x08max_size\x18\x03 \x01(\r\x12\x10\n\x08\x66ocal_px\x18\x04 \x01(\x01\x12\x11\n\tfov_x_deg\x18\x05 \x01(\x01\x12\x13\n\x0b\x64\x65pth_scale\x18\x06 \x01(\x01\x12&\n\ndepth_kind\x18\x07 \x01(\x0e\x32\x12.ex4d.v1.DepthKind\"\xc0\x01\n\x0cUploadHeader\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nvideo_size\x18\x02 \x01(\x04\x12\x12\n\ndepth_size\x18\x03 \x01(\x04\x12\x11\n\thas_depth\x18\x04 \x01(\x08\x12\'\n\nintrinsics\x18\x05 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12\'\n\x07options\x18\x06 \x01(\x0b\x32\x16.ex4d.v1.UploadOptions\x12\x11\n\tis_bundle\x18\x07 \x01(\x08\"\x8e\x01\n\x12UploadSceneRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x15.ex4d.v1.UploadHeaderH\x00\x12\x15\n\x0bvideo_chunk\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0b\x64\x65pth_chunk\x18\x03 \x01(\x0cH\x00\x12\x16\n\x0c\x62undle_chunk\x18\x04 \x01(\x0cH\x00\x42\t\n\x07payload\"\xfa\x01\n\tSceneInfo\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nnum_frames\x18\x03 \x01(\r\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\x0b\n\x03\x66ps\x18\x06 \x01(\x01\x12\'\n\nintrinsics\x18\x07 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12\x11\n\tmin_depth\x18\x08 \x01(\x01\x12\x14\n\x0c\x64\x65pth_source\x18\t \x01(\t\x12\x16\n\x0e\x63reated_unix_s\x18\n \x01(\x01\x12\x0f\n\x07\x63reated\x18\x0b \x01(\x08\x12\x12\n\nsize_bytes\x18\x0c \x01(\x04\"\x13\n\x11ListScenesRequest\"8\n\x12ListScenesResponse\x12\"\n\x06scenes\x18\x01 \x03(\x0b\x32\x12.ex4d.v1.SceneInfo\"#\n\x0fGetSceneRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\"&\n\x12\x44\x65leteSceneRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\"\'\n\x13\x44\x65leteSceneResponse\x12\x10\n\x08scene_id\x18\x01 \x01(\t\"&\n\x12\x45xportSceneRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t*p\n\tDepthKind\x12\x1a\n\x16\x44\x45PTH_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45PTH_KIND_DEPTH\x10\x01\x12\x18\n\x14\x44\x45PTH_KIND_DISPARITY\x10\x02\x12\x17\n\x13\x44\x45PTH_KIND_RELATIVE\x10\x03\x42\x19\n\x0b\x64\x65v.ex4d.v1P\x01\xaa\x02\x07\x45x4d.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65x4d/v1/scenes.proto\x12\x07\x65x4d.v1\x1a\x14\x65x4d/v1/common.proto\"\xa5\x01\n\rUploadOptions\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nnum_frames\x18\x02 \x01(\r\x12\x10\n\x08max_size\x18\x03 \x01(\r\x12\x10\n\x08\x66ocal_px\x18\x04 \x01(\x01\x12\x11\n\tfov_x_deg\x18\x05 \x01(\x01\x12\x13\n\x0b\x64\x65pth_scale\x18\x06 \x01(\x01\x12&\n\ndepth_kind\x18\x07 \x01(\x0e\x32\x12.ex4d.v1.DepthKind\"\xc0\x01\n\x0cUploadHeader\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nvideo_size\x18\x02 \x01(\x04\x12\x12\n\ndepth_size\x18\x03 \x01(\x04\x12\x11\n\thas_depth\x18\x04 \x01(\x08\x12\'\n\nintrinsics\x18\x05 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12\'\n\x07options\x18\x06 \x01(\x0b\x32\x16.ex4d.v1.UploadOptions\x12\x11\n\tis_bundle\x18\x07 \x01(\x08\"\x8e\x01\n\x12UploadSceneRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x15.ex4d.v1.UploadHeaderH\x00\x12\x15\n\x0bvideo_chunk\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0b\x64\x65pth_chunk\x18\x03 \x01(\x0cH\x00\x12\x16\n\x0c\x62undle_chunk\x18\x04 \x01(\x0cH\x00\x42\t\n\x07payload\"\xab\x02\n\tSceneInfo\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nnum_frames\x18\x03 \x01(\r\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\x0b\n\x03\x66ps\x18\x06 \x01(\x01\x12\'\n\nintrinsics\x18\x07 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12\x11\n\tmin_depth\x18\x08 \x01(\x01\x12\x14\n\x0c\x64\x65pth_source\x18\t \x01(\t\x12\x16\n\x0e\x63reated_unix_s\x18\n \x01(\x01\x12\x0f\n\x07\x63reated\x18\x0b \x01(\x08\x12\x12\n\nsize_bytes\x18\x0c \x01(\x04\x12/\n\x0b\x63ompletions\x18\r \x03(\x0b\x32\x1a.ex4d.v1.CompletionSummary\"\xca\x01\n\x11\x43ompletionSummary\x12\x12\n\ngeneration\x18\x01 \x01(\t\x12\x11\n\tpath_name\x18\x02 \x01(\t\x12\x11\n\tgenerator\x18\x03 \x01(\t\x12\x12\n\nnum_layers\x18\x04 \x01(\r\x12\x13\n\x0b\x66irst_frame\x18\x05 \x01(\r\x12\x12\n\nlast_frame\x18\x06 \x01(\r\x12\x12\n\nnum_frames\x18\x07 \x01(\r\x12\x12\n\nnum_pixels\x18\x08 \x01(\x04\x12\x16\n\x0e\x63reated_unix_s\x18\t \x01(\x01\"\x13\n\x11ListScenesRequest\"8\n\x12ListScenesResponse\x12\"\n\x06scenes\x18\x01 \x03(\x0b\x32\x12.ex4d.v1.SceneInfo\"#\n\x0fGetSceneRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\"&\n\x12\x44\x65leteSceneRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\"\'\n\x13\x44\x65leteSceneResponse\x12\x10\n\x08scene_id\x18\x01 \x01(\t\"&\n\x12\x45xportSceneRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t*p\n\tDepthKind\x12\x1a\n\x16\x44\x45PTH_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45PTH_KIND_DEPTH\x10\x01\x12\x18\n\x14\x44\x45PTH_KIND_DISPARITY\x10\x02\x12\x17\n\x13\x44\x45PTH_KIND_RELATIVE\x10\x03\x42\x19\n\x0b\x64\x65v.ex4d.v1P\x01\xaa\x02\x07\x45x4d.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ex4d.v1.scenes_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\013dev.ex4d.v1P\001\252\002\007Ex4d.V1'
-  _globals['_DEPTHKIND']._serialized_start=1053
-  _globals['_DEPTHKIND']._serialized_end=1165
+  _globals['_DEPTHKIND']._serialized_start=1307
+  _globals['_DEPTHKIND']._serialized_end=1419
   _globals['_UPLOADOPTIONS']._serialized_start=56
   _globals['_UPLOADOPTIONS']._serialized_end=221
   _globals['_UPLOADHEADER']._serialized_start=224
@@ -42,17 +42,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADSCENEREQUEST']._serialized_start=419
   _globals['_UPLOADSCENEREQUEST']._serialized_end=561
   _globals['_SCENEINFO']._serialized_start=564
-  _globals['_SCENEINFO']._serialized_end=814
-  _globals['_LISTSCENESREQUEST']._serialized_start=816
-  _globals['_LISTSCENESREQUEST']._serialized_end=835
-  _globals['_LISTSCENESRESPONSE']._serialized_start=837
-  _globals['_LISTSCENESRESPONSE']._serialized_end=893
-  _globals['_GETSCENEREQUEST']._serialized_start=895
-  _globals['_GETSCENEREQUEST']._serialized_end=930
-  _globals['_DELETESCENEREQUEST']._serialized_start=932
-  _globals['_DELETESCENEREQUEST']._serialized_end=970
-  _globals['_DELETESCENERESPONSE']._serialized_start=972
-  _globals['_DELETESCENERESPONSE']._serialized_end=1011
-  _globals['_EXPORTSCENEREQUEST']._serialized_start=1013
-  _globals['_EXPORTSCENEREQUEST']._serialized_end=1051
+  _globals['_SCENEINFO']._serialized_end=863
+  _globals['_COMPLETIONSUMMARY']._serialized_start=866
+  _globals['_COMPLETIONSUMMARY']._serialized_end=1068
+  _globals['_LISTSCENESREQUEST']._serialized_start=1070
+  _globals['_LISTSCENESREQUEST']._serialized_end=1089
+  _globals['_LISTSCENESRESPONSE']._serialized_start=1091
+  _globals['_LISTSCENESRESPONSE']._serialized_end=1147
+  _globals['_GETSCENEREQUEST']._serialized_start=1149
+  _globals['_GETSCENEREQUEST']._serialized_end=1184
+  _globals['_DELETESCENEREQUEST']._serialized_start=1186
+  _globals['_DELETESCENEREQUEST']._serialized_end=1224
+  _globals['_DELETESCENERESPONSE']._serialized_start=1226
+  _globals['_DELETESCENERESPONSE']._serialized_end=1265
+  _globals['_EXPORTSCENEREQUEST']._serialized_start=1267
+  _globals['_EXPORTSCENEREQUEST']._serialized_end=1305
 # @@protoc_insertion_point(module_scope)

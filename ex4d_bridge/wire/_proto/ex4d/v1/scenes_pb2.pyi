@@ -68,7 +68,7 @@ class UploadSceneRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[UploadHeader, _Mapping]] = ..., video_chunk: _Optional[bytes] = ..., depth_chunk: _Optional[bytes] = ..., bundle_chunk: _Optional[bytes] = ...) -> None: ...
 
 class SceneInfo(_message.Message):
-    __slots__ = ("scene_id", "name", "num_frames", "width", "height", "fps", "intrinsics", "min_depth", "depth_source", "created_unix_s", "created", "size_bytes")
+    __slots__ = ("scene_id", "name", "num_frames", "width", "height", "fps", "intrinsics", "min_depth", "depth_source", "created_unix_s", "created", "size_bytes", "completions")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,7 @@ class SceneInfo(_message.Message):
     CREATED_UNIX_S_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMPLETIONS_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     name: str
     num_frames: int
@@ -93,7 +94,30 @@ class SceneInfo(_message.Message):
     created_unix_s: float
     created: bool
     size_bytes: int
-    def __init__(self, scene_id: _Optional[str] = ..., name: _Optional[str] = ..., num_frames: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[float] = ..., intrinsics: _Optional[_Union[_common_pb2.Intrinsics, _Mapping]] = ..., min_depth: _Optional[float] = ..., depth_source: _Optional[str] = ..., created_unix_s: _Optional[float] = ..., created: _Optional[bool] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+    completions: _containers.RepeatedCompositeFieldContainer[CompletionSummary]
+    def __init__(self, scene_id: _Optional[str] = ..., name: _Optional[str] = ..., num_frames: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[float] = ..., intrinsics: _Optional[_Union[_common_pb2.Intrinsics, _Mapping]] = ..., min_depth: _Optional[float] = ..., depth_source: _Optional[str] = ..., created_unix_s: _Optional[float] = ..., created: _Optional[bool] = ..., size_bytes: _Optional[int] = ..., completions: _Optional[_Iterable[_Union[CompletionSummary, _Mapping]]] = ...) -> None: ...
+
+class CompletionSummary(_message.Message):
+    __slots__ = ("generation", "path_name", "generator", "num_layers", "first_frame", "last_frame", "num_frames", "num_pixels", "created_unix_s")
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    PATH_NAME_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    NUM_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FRAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_FRAME_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    NUM_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_S_FIELD_NUMBER: _ClassVar[int]
+    generation: str
+    path_name: str
+    generator: str
+    num_layers: int
+    first_frame: int
+    last_frame: int
+    num_frames: int
+    num_pixels: int
+    created_unix_s: float
+    def __init__(self, generation: _Optional[str] = ..., path_name: _Optional[str] = ..., generator: _Optional[str] = ..., num_layers: _Optional[int] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., num_frames: _Optional[int] = ..., num_pixels: _Optional[int] = ..., created_unix_s: _Optional[float] = ...) -> None: ...
 
 class ListScenesRequest(_message.Message):
     __slots__ = ()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ex4d.v1 import common_pb2 as ex4d_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x65x4d/v1/view.proto\x12\x07\x65x4d.v1\x1a\x14\x65x4d/v1/common.proto\"\xda\x01\n\x0bViewOptions\x12.\n\x0e\x63olor_encoding\x18\x01 \x01(\x0e\x32\x16.ex4d.v1.ImageEncoding\x12\x14\n\x0cjpeg_quality\x18\x02 \x01(\r\x12\x15\n\rinclude_depth\x18\x03 \x01(\x08\x12.\n\x0e\x64\x65pth_encoding\x18\x04 \x01(\x0e\x32\x16.ex4d.v1.DepthEncoding\x12&\n\nmask_style\x18\x05 \x01(\x0e\x32\x12.ex4d.v1.MaskStyle\x12\x16\n\x0eskip_generated\x18\x06 \x01(\x08\"\xc0\x02\n\x0bViewRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x1b\n\x04pose\x18\x03 \x01(\x0b\x32\r.ex4d.v1.Pose\x12\x15\n\x0b\x66rame_index\x18\x04 \x01(\rH\x00\x12\x10\n\x06time_s\x18\x05 \x01(\x01H\x00\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\'\n\nintrinsics\x18\x08 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12&\n\nfov_angles\x18\t \x01(\x0b\x32\x12.ex4d.v1.FovAngles\x12\x11\n\tfov_y_deg\x18\n \x01(\x01\x12%\n\x07options\x18\x0b \x01(\x0b\x32\x14.ex4d.v1.ViewOptions\x12\x15\n\rclient_time_s\x18\x0c \x01(\x01\x42\x06\n\x04time\"\x81\x03\n\tViewReply\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x1b\n\x04pose\x18\x02 \x01(\x0b\x32\r.ex4d.v1.Pose\x12\x15\n\rclient_time_s\x18\x03 \x01(\x01\x12\x13\n\x0b\x66rame_index\x18\x04 \x01(\r\x12\x0f\n\x07\x64ropped\x18\x05 \x01(\r\x12\x15\n\rdropped_total\x18\x06 \x01(\x04\x12\x1d\n\x05\x63olor\x18\x07 \x01(\x0b\x32\x0e.ex4d.v1.Image\x12!\n\x04mask\x18\x08 \x01(\x0b\x32\x13.ex4d.v1.PackedBits\x12 \n\x05\x64\x65pth\x18\t \x01(\x0b\x32\x11.ex4d.v1.DepthMap\x12!\n\tgenerated\x18\n \x01(\x0b\x32\x0e.ex4d.v1.Image\x12\x18\n\x10generated_job_id\x18\x0b \x01(\t\x12\'\n\nintrinsics\x18\x0c \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12\'\n\x07timings\x18\r \x01(\x0b\x32\x16.ex4d.v1.ServerTimings*V\n\tMaskStyle\x12\x1a\n\x16MASK_STYLE_UNSPECIFIED\x10\x00\x12\x13\n\x0fMASK_STYLE_FACE\x10\x01\x12\x18\n\x14MASK_STYLE_REFERENCE\x10\x02\x42\x19\n\x0b\x64\x65v.ex4d.v1P\x01\xaa\x02\x07\x45x4d.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x65x4d/v1/view.proto\x12\x07\x65x4d.v1\x1a\x14\x65x4d/v1/common.proto\"\x83\x02\n\x0bViewOptions\x12.\n\x0e\x63olor_encoding\x18\x01 \x01(\x0e\x32\x16.ex4d.v1.ImageEncoding\x12\x14\n\x0cjpeg_quality\x18\x02 \x01(\r\x12\x15\n\rinclude_depth\x18\x03 \x01(\x08\x12.\n\x0e\x64\x65pth_encoding\x18\x04 \x01(\x0e\x32\x16.ex4d.v1.DepthEncoding\x12&\n\nmask_style\x18\x05 \x01(\x0e\x32\x12.ex4d.v1.MaskStyle\x12\x16\n\x0eskip_generated\x18\x06 \x01(\x08\x12\x0b\n\x03raw\x18\x07 \x01(\x08\x12\x1a\n\x12include_provenance\x18\x08 \x01(\x08\"\xc0\x02\n\x0bViewRequest\x12\x10\n\x08scene_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x1b\n\x04pose\x18\x03 \x01(\x0b\x32\r.ex4d.v1.Pose\x12\x15\n\x0b\x66rame_index\x18\x04 \x01(\rH\x00\x12\x10\n\x06time_s\x18\x05 \x01(\x01H\x00\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\'\n\nintrinsics\x18\x08 \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12&\n\nfov_angles\x18\t \x01(\x0b\x32\x12.ex4d.v1.FovAngles\x12\x11\n\tfov_y_deg\x18\n \x01(\x01\x12%\n\x07options\x18\x0b \x01(\x0b\x32\x14.ex4d.v1.ViewOptions\x12\x15\n\rclient_time_s\x18\x0c \x01(\x01\x42\x06\n\x04time\"\xc8\x03\n\tViewReply\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x1b\n\x04pose\x18\x02 \x01(\x0b\x32\r.ex4d.v1.Pose\x12\x15\n\rclient_time_s\x18\x03 \x01(\x01\x12\x13\n\x0b\x66rame_index\x18\x04 \x01(\r\x12\x0f\n\x07\x64ropped\x18\x05 \x01(\r\x12\x15\n\rdropped_total\x18\x06 \x01(\x04\x12\x1d\n\x05\x63olor\x18\x07 \x01(\x0b\x32\x0e.ex4d.v1.Image\x12!\n\x04mask\x18\x08 \x01(\x0b\x32\x13.ex4d.v1.PackedBits\x12 \n\x05\x64\x65pth\x18\t \x01(\x0b\x32\x11.ex4d.v1.DepthMap\x12!\n\tgenerated\x18\n \x01(\x0b\x32\x0e.ex4d.v1.Image\x12\x18\n\x10generated_job_id\x18\x0b \x01(\t\x12\'\n\nintrinsics\x18\x0c \x01(\x0b\x32\x13.ex4d.v1.Intrinsics\x12\'\n\x07timings\x18\r \x01(\x0b\x32\x16.ex4d.v1.ServerTimings\x12*\n\nprovenance\x18\x0e \x01(\x0b\x32\x16.ex4d.v1.ProvenanceMap\x12\x19\n\x11\x63ompletion_layers\x18\x0f \x01(\r\"g\n\rProvenanceMap\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12)\n\x0b\x63ompression\x18\x04 \x01(\x0e\x32\x14.ex4d.v1.Compression*V\n\tMaskStyle\x12\x1a\n\x16MASK_STYLE_UNSPECIFIED\x10\x00\x12\x13\n\x0fMASK_STYLE_FACE\x10\x01\x12\x18\n\x14MASK_STYLE_REFERENCE\x10\x02*j\n\nProvenance\x12\x13\n\x0fPROVENANCE_HOLE\x10\x00\x12\x15\n\x11PROVENANCE_SOURCE\x10\x01\x12\x19\n\x15PROVENANCE_COMPLETION\x10\x02\x12\x15\n\x11PROVENANCE_NEARBY\x10\x03\x42\x19\n\x0b\x64\x65v.ex4d.v1P\x01\xaa\x02\x07\x45x4d.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,16 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ex4d.v1.view_pb2', _globals
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\013dev.ex4d.v1P\001\252\002\007Ex4d.V1'
-  _globals['_MASKSTYLE']._serialized_start=985
-  _globals['_MASKSTYLE']._serialized_end=1071
+  _globals['_MASKSTYLE']._serialized_start=1202
+  _globals['_MASKSTYLE']._serialized_end=1288
+  _globals['_PROVENANCE']._serialized_start=1290
+  _globals['_PROVENANCE']._serialized_end=1396
   _globals['_VIEWOPTIONS']._serialized_start=54
-  _globals['_VIEWOPTIONS']._serialized_end=272
-  _globals['_VIEWREQUEST']._serialized_start=275
-  _globals['_VIEWREQUEST']._serialized_end=595
-  _globals['_VIEWREPLY']._serialized_start=598
-  _globals['_VIEWREPLY']._serialized_end=983
+  _globals['_VIEWOPTIONS']._serialized_end=313
+  _globals['_VIEWREQUEST']._serialized_start=316
+  _globals['_VIEWREQUEST']._serialized_end=636
+  _globals['_VIEWREPLY']._serialized_start=639
+  _globals['_VIEWREPLY']._serialized_end=1095
+  _globals['_PROVENANCEMAP']._serialized_start=1097
+  _globals['_PROVENANCEMAP']._serialized_end=1200
 # @@protoc_insertion_point(module_scope)
