@@ -17,6 +17,7 @@ module             what
 ``lenses``         intrinsics and the lens of a view
 ``grid``           the DW-Mesh grid topology and unprojection, in numpy
 ``mesh_frame``     MeshFrame: a frame's DW-Mesh in compact form, and its rebuild
+``layers``         CompletionLayerFrame: a completion layer in compact form, and its rebuild
 ``mesh_msgpack``   a mesh's full buffers as msgpack (ExportMesh)
 ``bundle``         the scene bundle (ExportScene, bundle uploads)
 ``chunks``         files and bytes as FileChunk streams
@@ -56,6 +57,12 @@ from .depth import (
 )
 from .grid import grid_faces, num_faces, num_grid_faces, num_vertices, unproject
 from .images import DEFAULT_JPEG_QUALITY, decode_image, encode_image
+from .layers import (
+    DecodedLayer,
+    decode_layer_frame,
+    encode_layer_frame,
+    padded_crop_intrinsics,
+)
 from .lenses import (
     MAX_RESOLUTION,
     check_resolution,
@@ -78,6 +85,10 @@ from .poses import (
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "DecodedLayer",
+    "decode_layer_frame",
+    "encode_layer_frame",
+    "padded_crop_intrinsics",
     "BUNDLE_VERSION",
     "CHUNK_BYTES",
     "DEFAULT_JPEG_QUALITY",

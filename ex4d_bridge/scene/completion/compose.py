@@ -511,33 +511,50 @@ class CompletedScene:
         # builds each frame's once (an LRU smaller than the window would rebuild most of them
         # at every frame).
         self._fused = LRUCache(max(options.cache_frames, 2 * options.window + 2))
+        self._pieces = LRUCache(max(options.cache_frames, 2 * options.window + 2))
         self._sources = LRUCache(options.cache_frames)
 
     # -- per-frame data --------------------------------------------------------------------
 
-    def _fused_band(self, t: int) -> _Band | None:
-        """Frame ``t``'s fused layers (cached): each layer less the surface that the layers
-        before it already hold (the same voxel, about two pixels wide), keeping a one-pixel
-        overlap so no seam opens."""
+    def frame_layers(self, t: int) -> list[tuple[int, CompletionLayer]]:
+        """Frame ``t``'s layers as they are composited, cached: each layer of
+        ``completions.for_frame(t)`` less the surface that the layers before it already hold
+        (the same voxel, about two pixels wide), keeping a one-pixel overlap so no seam opens,
+        cropped to what is left; as (index into ``for_frame(t)``, piece), pieces with nothing
+        left dropped. ``frame_mesh`` is their ``layer_mesh``es; StreamGeometry sends them."""
+        t = self._check_frame(t)
 
-        def build() -> _Band | None:
-            opts, focal = self.scene.mesh_options, self.scene.intrinsics.fx
+        def build() -> list[tuple[int, CompletionLayer]]:
+            focal = self.scene.intrinsics.fx
             covered = np.zeros(0, np.int64)
-            meshes, index = [], []
+            pieces = []
             layers = self.completions.for_frame(t)
             for i, la in enumerate(layers):
                 valid, world = _layer_world(la)
                 redundant = np.zeros(valid.shape, bool)
                 redundant[valid] = _near_covered(world, focal, covered)
                 piece = _without_covered(la, valid, redundant)
-                mesh = layer_mesh(piece, opts) if piece is not None else LayerMesh.empty()
-                if mesh.num_faces:
-                    meshes.append(mesh)
-                    index.append(np.full(mesh.num_faces, i, np.int32))
+                if piece is not None:
+                    pieces.append((i, piece))
                 if i + 1 < len(layers):
                     # Two sorted runs: the stable sort merges them in linear time.
                     covered = np.concatenate([covered, np.unique(voxel_keys(world, focal))])
                     covered.sort(kind="stable")
+            return pieces
+
+        return self._pieces.get_or_build(t, build)
+
+    def _fused_band(self, t: int) -> _Band | None:
+        """Frame ``t``'s fused layers (``frame_layers`` as one mesh), ready to render; cached."""
+
+        def build() -> _Band | None:
+            opts = self.scene.mesh_options
+            meshes, index = [], []
+            for i, piece in self.frame_layers(t):
+                mesh = layer_mesh(piece, opts)
+                if mesh.num_faces:
+                    meshes.append(mesh)
+                    index.append(np.full(mesh.num_faces, i, np.int32))
             fused = LayerMesh.concatenate(meshes)
             if meshes:  # index into for_frame(t), whichever layers kept faces
                 fused = replace(fused, face_layer=np.concatenate(index))

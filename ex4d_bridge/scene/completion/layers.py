@@ -131,20 +131,25 @@ class LayerMesh:
         )
 
 
-def layer_mesh(
-    layer: CompletionLayer, options: DWMeshOptions | None = None, layer_index: int = 0
-) -> LayerMesh:
-    """The layer's mesh by the DW-Mesh rules, its visible faces only, in world coordinates.
-
-    The crop is padded by one pixel of "no surface" so the DW-Mesh border closure and cap land
-    outside the layer and are dropped with every other face that touches a pixel not in it."""
+def layer_grid(layer: CompletionLayer, options: DWMeshOptions | None = None):
+    """The DW-Mesh of the layer's crop padded by one pixel of "no surface" on every side, in
+    the generated camera's frame (a ``DWMesh``): the padding puts the DW-Mesh border closure
+    and cap outside the layer, so every face that touches a pixel not in the layer is
+    occluded along with the layer's own depth edges. Its non-occluded faces are the layer
+    (``layer_mesh``); the wire sends this grid as is (``CompletionLayerFrame.mesh``)."""
     d = np.pad(layer.depth, 1, constant_values=np.inf)
     c = np.pad(layer.color, ((1, 1), (1, 1), (0, 0)))
     kc = layer.crop_intrinsics()
     k = Intrinsics(kc.fx, kc.fy, kc.cx + 1, kc.cy + 1, kc.width + 2, kc.height + 2)
-    if d.shape[0] < 2 or d.shape[1] < 2:
-        return LayerMesh.empty()
-    mesh = build_dw_mesh(d, c, k, options).numpy()
+    return build_dw_mesh(d, c, k, options).numpy()
+
+
+def layer_mesh(
+    layer: CompletionLayer, options: DWMeshOptions | None = None, layer_index: int = 0
+) -> LayerMesh:
+    """The layer's mesh by the DW-Mesh rules, its visible faces only, in world coordinates:
+    the non-occluded faces of ``layer_grid``, compacted, moved by the layer's pose."""
+    mesh = layer_grid(layer, options)
     keep = ~np.asarray(mesh.occluded, bool)
     faces = np.asarray(mesh.faces)[keep]
     if not len(faces):
@@ -160,4 +165,4 @@ def layer_mesh(
     )
 
 
-__all__ = ["CompletionLayer", "LayerMesh", "Provenance", "layer_mesh"]
+__all__ = ["CompletionLayer", "LayerMesh", "Provenance", "layer_grid", "layer_mesh"]
