@@ -10,7 +10,9 @@ namespace Ex4d.Bridge.Core
     /// axes and (u, t, visibility), 6 floats per vertex, u and t the pixel centre over the
     /// image size with t from the top row. The compute shader in the Unity layer
     /// (Ex4dMeshBuild.compute) is a port of this class; this one is the reference, tested
-    /// against the Python library, and the CPU fallback.
+    /// against the Python library, and the CPU fallback. A coarse vertex carries the
+    /// visibility of its whole block of fine pixels, not only of the pixel it samples
+    /// (<see cref="BlockRowStart"/>).
     /// </summary>
     public sealed class RenderGrid
     {
@@ -41,7 +43,34 @@ namespace Ex4d.Bridge.Core
             Width = (fineWidth - 1 + stride - 1) / stride + 1;
             Height = (fineHeight - 1 + stride - 1) / stride + 1;
             Topology = GridFanTopology.Get(Width, Height);
+            BlockRowStart = new int[Height + 1];
+            BlockColumnStart = new int[Width + 1];
+            for (int r = 1; r < Height; r++)
+            {
+                int prev = FineRow(r - 1);
+                BlockRowStart[r] = prev + (FineRow(r) - prev) / 2 + 1;
+            }
+            BlockRowStart[Height] = fineHeight;
+            for (int c = 1; c < Width; c++)
+            {
+                int prev = FineColumn(c - 1);
+                BlockColumnStart[c] = prev + (FineColumn(c) - prev + 1) / 2;
+            }
+            BlockColumnStart[Width] = fineWidth;
         }
+
+        /// <summary>
+        /// The fine rows of coarse row r's block are BlockRowStart[r] to BlockRowStart[r+1]
+        /// (exclusive); the same for columns. Every fine pixel belongs to the block of its
+        /// nearest coarse vertex; a pixel halfway between two coarse rows goes to the upper
+        /// one and halfway between two columns to the right one, so a pixel on the diagonal
+        /// of a coarse cell belongs to TR or BL, the corners both faces of the cell share
+        /// (GRID_FAN_V1 splits each quad along BL-TR). Hence a coarse face is hidden whenever
+        /// any fine pixel inside it (its edges included) is invisible: an occluded face lying
+        /// between the samples hides the coarse faces drawn over it. At stride 1 each block
+        /// is the vertex's own pixel.
+        /// </summary>
+        public readonly int[] BlockRowStart, BlockColumnStart;
 
         public int NumVertices { get { return Width * Height + 1; } }
 
@@ -97,7 +126,8 @@ namespace Ex4d.Bridge.Core
 
         /// <summary>Interleaved vertex data (FloatsPerVertex per vertex, NumVertices) from a
         /// frame decoded in Unity space; <paramref name="fineVisibility"/> from
-        /// <see cref="VertexVisibility"/>.</summary>
+        /// <see cref="VertexVisibility"/> (per fine pixel; a coarse vertex takes its block's
+        /// minimum).</summary>
         public void WriteVertices(DecodedMeshFrame frame, float[] fineVisibility, float[] dst)
         {
             if (frame.Width != FineWidth || frame.Height != FineHeight)
@@ -120,7 +150,7 @@ namespace Ex4d.Bridge.Core
                     dst[o + 2] = d;
                     dst[o + 3] = (j + 0.5f) / FineWidth;
                     dst[o + 4] = t;
-                    dst[o + 5] = fineVisibility[p];
+                    dst[o + 5] = Stride == 1 ? fineVisibility[p] : BlockVisibility(fineVisibility, r, c);
                 }
             }
             dst[o] = frame.CapX;
@@ -129,6 +159,20 @@ namespace Ex4d.Bridge.Core
             dst[o + 3] = 0.5f;
             dst[o + 4] = 0.5f;
             dst[o + 5] = 0f;
+        }
+
+        /// <summary>The visibility of coarse vertex (r, c): 0 if any fine pixel of its block
+        /// is invisible (see <see cref="BlockRowStart"/>), else 1.</summary>
+        public float BlockVisibility(float[] fineVisibility, int r, int c)
+        {
+            int j0 = BlockColumnStart[c], j1 = BlockColumnStart[c + 1];
+            for (int i = BlockRowStart[r], i1 = BlockRowStart[r + 1]; i < i1; i++)
+            {
+                int row = i * FineWidth;
+                for (int j = j0; j < j1; j++)
+                    if (fineVisibility[row + j] < 0.5f) return 0f;
+            }
+            return 1f;
         }
 
         /// <summary>

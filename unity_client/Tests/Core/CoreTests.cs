@@ -590,7 +590,9 @@ namespace Ex4d.Bridge.Core.Tests
                                 && data[at + 2] == rebuilt[3 * fine + 2]
                                 && data[at + 3] == (grid.FineColumn(c) + 0.5f) / w
                                 && data[at + 4] == (grid.FineRow(r) + 0.5f) / h
-                                && data[at + 5] == vis[fine];
+                                // A coarse vertex takes its block's minimum (checked
+                                // against the library in tests/test_unity_review.py).
+                                && (stride == 1 ? data[at + 5] == vis[fine] : data[at + 5] <= vis[fine]);
                         }
                     int cap = RenderGrid.FloatsPerVertex * (grid.NumVertices - 1);
                     ok &= data[cap] == rebuilt[3 * w * h] && data[cap + 1] == -rebuilt[3 * w * h + 1]
