@@ -18,6 +18,7 @@ from .interface import (
     generate_views,
 )
 from .prompts import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT
+from .window_plan import LONG_CLIP_MODES, WindowOptions, window_bounds
 
 _LAZY = {
     "EX4DPipeline": "pipeline",
@@ -75,8 +76,10 @@ __all__ = [
     "NovelViewCompleter",
     "PipelineOptions",
     "Preset",
+    "LONG_CLIP_MODES",
     "ProgressCallback",
     "SamplingParams",
+    "WindowOptions",
     "complete_frame",
     "complete_frames",
     "erode_masks",
@@ -88,4 +91,5 @@ __all__ = [
     "resize_inputs",
     "save_tiny_base",
     "select_tier",
+    "window_bounds",
 ]

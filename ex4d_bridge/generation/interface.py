@@ -16,6 +16,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from os import PathLike
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..errors import Ex4dError, InputError
 from .condition import check_condition_inputs
 from .fallback import complete_frames
 from .prompts import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT
+from .window_plan import WindowOptions
 
 if TYPE_CHECKING:
     from .presets import Preset
@@ -128,16 +130,29 @@ class GenerationRequest:
     ``first_frame`` is the image conditioning (uint8 [H, W, 3] like the render frames); None
     (the default) conditions on the masked render's frame 0, as the reference does. That is the
     source view only when the path starts at the source pose.
+
+    ``windows``: how a render longer than the model's frame count is generated
+    (:class:`~.window_plan.WindowOptions`; default ``sampled``, the reference's). ``work_dir``:
+    where the ``windowed`` mode keeps finished windows and assembles the output, so a re-run
+    after a crash or cancel skips them and the output is a memory map instead of an array in
+    memory (the ``sampled`` mode does not use it).
     """
 
     colors: np.ndarray  # (T, H, W, 3) uint8 render colours, black where the mask is False
     masks: np.ndarray  # (T, H, W) bool, True where the render is valid (copied, not generated)
     sampling: SamplingParams = SamplingParams()
     first_frame: np.ndarray | None = None
+    windows: WindowOptions = WindowOptions()
+    work_dir: str | PathLike | None = None
 
     def check(self) -> None:
         check_condition_inputs(self.colors, self.masks)
         self.sampling.check()
+        if not isinstance(self.windows, WindowOptions):
+            raise InputError(f"windows must be a WindowOptions, got {type(self.windows).__name__}")
+        self.windows.check()
+        if self.work_dir is not None and not isinstance(self.work_dir, (str, PathLike)):
+            raise InputError(f"work_dir must be a path or None, got {type(self.work_dir).__name__}")
         frame = self.first_frame
         expected = self.colors.shape[1:]
         if frame is not None and (
@@ -177,13 +192,20 @@ def generate_views(
 
     Checks the request before any model work, runs ``completer.generate`` and checks its
     answer: a uint8 video with the render's frame count and size (a completer that generates
-    another count or size maps its output back). Raises :class:`GenerationCancelled` when
+    another count or size maps its output back). With ``request.windows.mode == "windowed"``
+    the completer is called once per window (:func:`~.windowed.generate_windowed`); progress
+    messages then start with ``window k/n``. Raises :class:`GenerationCancelled` when
     ``cancel`` is set.
     """
     request.check()
     if cancel is not None and cancel.is_set():
         raise GenerationCancelled("generation was cancelled before it started")
-    out = np.asarray(completer.generate(request, progress=progress, cancel=cancel))
+    if request.windows.windowed:
+        from .windowed import generate_windowed
+
+        out = generate_windowed(completer, request, progress=progress, cancel=cancel)
+    else:
+        out = np.asarray(completer.generate(request, progress=progress, cancel=cancel))
     if out.shape != request.colors.shape or out.dtype != np.uint8:
         raise Ex4dError(
             f"the completer {completer.name!r} returned {out.shape} {out.dtype}, expected "
