@@ -4,10 +4,13 @@ thread pool with a cancel event that fires when the call ends (client gone, dead
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import inspect
 import logging
+import re
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,10 +33,42 @@ _STATUS = (
 )
 
 
+DISK_FULL_MESSAGE = (
+    "disk full: the server has no space left to store this (its data directory's disk is "
+    "full); retry once space has been freed on the server"
+)
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# An absolute POSIX path of two or more parts, not glued to a word ("1/near", "a/b" stay).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[\w.+@~-]+/)+([\w.+@~-]*)")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc``, or an exception it was raised from or during, is a full disk or
+    quota (ENOSPC/EDQUOT, or SQLite's "database or disk is full")."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
+            return True
+        if isinstance(e, sqlite3.OperationalError) and "disk is full" in str(e).lower():
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def without_paths(message: str) -> str:
+    """``message`` with every absolute path cut to its last part: clients learn which file
+    was wrong, never where the server keeps it."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "<path>", message)
+
+
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    if is_disk_full(exc):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, DISK_FULL_MESSAGE
     for cls, code in _STATUS:
         if isinstance(exc, cls):
-            return code, str(exc)[:2000]
+            return code, without_paths(str(exc))[:2000]
     return grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the server log"
 
 
@@ -44,6 +79,8 @@ def rpc_errors(fn: Callable) -> Callable:
         code, message = status_for(exc)
         if code == grpc.StatusCode.INTERNAL:
             log.error("%s failed", fn.__name__, exc_info=exc)
+        elif message == DISK_FULL_MESSAGE:
+            log.error("%s: disk full (%s)", fn.__name__, exc)
         await context.abort(code, message)
 
     if inspect.isasyncgenfunction(fn):
@@ -98,4 +135,12 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-__all__ = ["remove_tree", "rpc_errors", "run_in_pool", "status_for"]
+__all__ = [
+    "DISK_FULL_MESSAGE",
+    "is_disk_full",
+    "remove_tree",
+    "rpc_errors",
+    "run_in_pool",
+    "status_for",
+    "without_paths",
+]

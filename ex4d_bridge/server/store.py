@@ -15,7 +15,8 @@ visible, and leftovers in ``tmp/`` are removed at the next start. Deletion renam
 directory into ``tmp/`` before removing it, for the same reason.
 
 Ids are checked against their exact form before any path is built, and every path is checked to
-resolve inside the data dir, so no id can reach outside it.
+resolve inside the data dir, so no id can reach outside it. The data dir is owner-only (0700,
+and what the store writes is 0600/0700), so other local users can read no scene or job.
 
 Loaded scenes and built DW-Meshes are kept in small LRU caches (meshes are built by
 ``Scene.mesh``; nothing here knows how).
@@ -55,9 +56,11 @@ from ..scene.completion.store import (
 )
 from ..wire import BundleLimitError, encode_bundle
 from ..wire.bundle import BundleCompletions, read_bundle
+from ..wire.numbers import MAX_FPS, MAX_PIXELS, MIN_FOCAL_PX, check_number
 from .errors import LimitError, NotFoundError
 
 MANIFEST = "manifest.msgpack"
+DIR_MODE, FILE_MODE = 0o700, 0o600
 MANIFEST_FORMAT = 1
 SCENE_ID_RE = re.compile(r"[0-9a-f]{32}")
 JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -70,6 +73,62 @@ def check_scene_id(scene_id: str) -> str:
             "digits, as UploadScene and ListScenes return it"
         )
     return scene_id
+
+
+def make_private(root: Path) -> None:
+    """Drop group and other permissions from ``root`` and everything under it that this user
+    owns (the data dir of an older version, or files another module created with the default
+    umask); symlinks are left alone."""
+    for path in [root, *root.rglob("*")]:
+        try:
+            st = path.lstat()
+            if path.is_symlink() or st.st_uid != os.getuid() or not st.st_mode & 0o077:
+                continue
+            os.chmod(path, st.st_mode & ~0o077 & 0o7777)
+        except FileNotFoundError:
+            continue  # removed meanwhile
+
+
+def _number(m: dict[str, Any], key: str, what: str) -> float:
+    v = m.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise InputError(f"scene bundle {what}{key} must be a number, got {v!r:.80}")
+    return float(v)
+
+
+def check_bundle_manifest(m: dict[str, Any], frames_shape: tuple[int, ...]) -> None:
+    """The fields of an untrusted bundle manifest that become the scene: types, ranges and
+    sizes, so that a stored scene never fails later calls."""
+    for key in ("name", "source"):
+        if not isinstance(m.get(key, ""), str):
+            raise InputError(f"scene bundle manifest {key} must be a string")
+    fps = _number(m, "fps", "")
+    check_number(fps, "scene bundle fps", (MAX_FPS, 0.0))
+    if fps <= 0:
+        raise InputError(f"scene bundle fps {fps} must be positive")
+    k = m.get("intrinsics")
+    if not isinstance(k, dict):
+        raise InputError("scene bundle manifest has no intrinsics map")
+    for key, smallest in (("fx", MIN_FOCAL_PX), ("fy", MIN_FOCAL_PX), ("cx", 0.0), ("cy", 0.0)):
+        v = _number(k, key, "intrinsics.")
+        check_number(v, f"scene bundle intrinsics.{key}", (MAX_PIXELS, smallest))
+    size, (h, w) = (k.get("width"), k.get("height")), frames_shape[1:3]
+    if size != (w, h) or any(isinstance(v, bool) for v in size):
+        raise InputError(
+            f"scene bundle intrinsics are for {size[0]!r:.20}x{size[1]!r:.20} but the frames are "
+            f"{w}x{h}"
+        )
+    if k["fx"] <= 0 or k["fy"] <= 0:
+        raise InputError("scene bundle intrinsics.fx and fy must be positive")
+    options = m.get("mesh_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise InputError("scene bundle mesh options are invalid: they must be a map")
+        for key, v in options.items():
+            if v is None and key == "max_extent_ratio":
+                continue
+            v = _number(options, key, "mesh option ")
+            check_number(v, f"scene bundle mesh option {key}", (1e9, 0.0))
 
 
 def scene_content_id(scene: Scene) -> str:
@@ -148,8 +207,10 @@ class SceneStore:
         self.root = Path(data_dir).resolve()
         self.scenes_dir = self.root / "scenes"
         self.tmp_dir = self.root / "tmp"
-        self.scenes_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self.scenes_dir.mkdir(mode=DIR_MODE, exist_ok=True)
+        self.tmp_dir.mkdir(mode=DIR_MODE, exist_ok=True)
+        make_private(self.root)
         self.max_scene_bytes = int(max_scene_bytes)
         # Staging leftovers of a crash are never scenes: remove them.
         for leftover in self.tmp_dir.iterdir():
@@ -235,6 +296,7 @@ class SceneStore:
                 size_bytes=size,
             )
             (staging / MANIFEST).write_bytes(msgpack.packb(record.to_manifest(scene)))
+            make_private(staging)
             with self._write_lock:
                 if (target / MANIFEST).is_file():
                     return self.get(scene_id), False
@@ -299,14 +361,20 @@ class SceneStore:
         ]
         return encode_bundle(record.to_manifest(scene), scene.frames, scene.depth, packed)
 
-    def scene_from_bundle(self, data: bytes) -> tuple[Scene, str, Completions]:
+    def scene_from_bundle(
+        self, data: bytes, max_scene_bytes: int | None = None
+    ) -> tuple[Scene, str, Completions]:
         """Parse a bundle (untrusted bytes) into (Scene, name, completions); a bundle without
-        completions gives ``Completions.empty()``."""
+        completions gives ``Completions.empty()``. Its arrays together (frames, depth and
+        completions, as declared, checked before any is inflated) may hold at most
+        ``max_scene_bytes`` (default: the store's)."""
+        budget = int(max_scene_bytes or self.max_scene_bytes)
         try:
-            b = read_bundle(data, self.max_scene_bytes)
+            b = read_bundle(data, budget, max_total_bytes=budget)
         except BundleLimitError as exc:
             raise LimitError(str(exc)) from None
         m = b.manifest
+        check_bundle_manifest(m, b.frames.shape)
         try:
             intr = Intrinsics.from_dict(m["intrinsics"])
             fps = float(m["fps"])
@@ -315,10 +383,13 @@ class SceneStore:
             raise InputError(f"scene bundle mesh options are invalid: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"scene bundle manifest is malformed: {exc}") from None
-        if not (np.isfinite(fps) and fps > 0):
-            raise InputError(f"scene bundle fps {fps} is invalid")
         scene = Scene(
-            b.frames, b.depth.astype(np.float32), intr, fps, str(m.get("source", "")), mesh_options
+            b.frames,
+            np.asarray(b.depth, np.float32),
+            intr,
+            fps,
+            str(m.get("source", "")),
+            mesh_options,
         )
         completions = Completions.empty()
         for c in b.completions:
@@ -350,3 +421,4 @@ class SceneStore:
                     info.meta,
                     created_unix_s=info.created_unix_s or None,
                 )
+            make_private(target)

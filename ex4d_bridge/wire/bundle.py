@@ -12,8 +12,9 @@ readers that predate it ignore it, so the version stays 1) lists the scene's sto
 six packed arrays of ``COMPLETION_ARRAYS`` (their meaning is
 ``ex4d_bridge.scene.completion.store``'s; this module checks only names, types and sizes).
 
-Bundles are untrusted input: every size is checked before anything is inflated, and the
-completions together may not hold more than the per-array limit.
+Bundles are untrusted input: every size is checked before anything is inflated; frames and
+depth are checked together against the total limit before either is inflated, and the
+completions together may not hold more than what is left of it (nor the per-array limit).
 """
 
 from __future__ import annotations
@@ -59,11 +60,10 @@ def pack_array(a: np.ndarray) -> dict[str, Any]:
     }
 
 
-def unpack_array(
-    d: Any, dtype: str, ndim: int, max_bytes: int, what: str, *, allow_empty: bool = False
-) -> np.ndarray:
-    """One packed ARRAY (untrusted) -> a writable numpy array; ``allow_empty`` admits
-    dimensions of 0."""
+def declared_bytes(
+    d: Any, dtype: str, ndim: int, what: str, *, allow_empty: bool = False
+) -> tuple[list[int], int]:
+    """(shape, bytes) that one packed ARRAY (untrusted) declares, checked without inflating."""
     if not isinstance(d, dict) or d.get("dtype") != dtype or not isinstance(d.get("zlib"), bytes):
         raise InputError(f"scene bundle: {what} is missing or not a {dtype} array")
     shape = d.get("shape")
@@ -76,7 +76,15 @@ def unpack_array(
         )
     ):
         raise InputError(f"scene bundle: {what} has a malformed shape {shape!r}")
-    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return shape, int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+
+
+def unpack_array(
+    d: Any, dtype: str, ndim: int, max_bytes: int, what: str, *, allow_empty: bool = False
+) -> np.ndarray:
+    """One packed ARRAY (untrusted) -> a writable numpy array; ``allow_empty`` admits
+    dimensions of 0."""
+    shape, n = declared_bytes(d, dtype, ndim, what, allow_empty=allow_empty)
     if n > max_bytes:
         raise BundleLimitError(
             f"scene bundle: {what} holds {n} bytes, over the limit of {max_bytes}"
@@ -179,10 +187,13 @@ def _unpack_completions(entries: Any, max_bytes: int) -> list[BundleCompletions]
     return out
 
 
-def read_bundle(data: bytes, max_array_bytes: int) -> SceneBundle:
+def read_bundle(
+    data: bytes, max_array_bytes: int, *, max_total_bytes: int | None = None
+) -> SceneBundle:
     """Bundle bytes (untrusted) -> SceneBundle (completions empty for bundles without them).
-    InputError for anything malformed; BundleLimitError for an array over ``max_array_bytes``
-    or completions over it together."""
+    InputError for anything malformed; BundleLimitError for an array over ``max_array_bytes``,
+    completions over it together, or all arrays together over ``max_total_bytes`` (frames
+    and depth are checked together before either is inflated)."""
     try:
         b = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except (ValueError, msgpack.UnpackException) as exc:
@@ -194,9 +205,18 @@ def read_bundle(data: bytes, max_array_bytes: int) -> SceneBundle:
     m = b.get("manifest")
     if not isinstance(m, dict):
         raise InputError("scene bundle has no manifest")
+    total = max_array_bytes * 3 if max_total_bytes is None else max_total_bytes
+    _, frame_bytes = declared_bytes(b.get("frames"), "|u1", 4, "frames")
+    _, depth_bytes = declared_bytes(b.get("depth"), "<f4", 3, "depth")
+    if frame_bytes + depth_bytes > total:
+        raise BundleLimitError(
+            f"scene bundle: frames ({frame_bytes} bytes) and depth ({depth_bytes} bytes) "
+            f"together are over the limit of {total} bytes"
+        )
     frames = unpack_array(b.get("frames"), "|u1", 4, max_array_bytes, "frames")
     depth = unpack_array(b.get("depth"), "<f4", 3, max_array_bytes, "depth")
-    completions = _unpack_completions(b.get("completions"), max_array_bytes)
+    left = min(max_array_bytes, total - frame_bytes - depth_bytes)
+    completions = _unpack_completions(b.get("completions"), left)
     return SceneBundle(m, frames, depth, completions)
 
 

@@ -1,9 +1,13 @@
 """Tolerant request parsing: bytes that are not a valid message become a value the server
-answers with INVALID_ARGUMENT instead of a bare INTERNAL."""
+answers with INVALID_ARGUMENT instead of a bare INTERNAL; parsed requests have their numbers
+checked (``numbers``)."""
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
+
 from ..errors import InputError
+from .numbers import check_numbers
 
 
 class MalformedMessage:
@@ -31,7 +35,10 @@ def tolerant_parser(message_class):
 
 
 def checked(message):
-    """``message``, or InputError if it arrived malformed."""
+    """``message``, or InputError if it arrived malformed or holds a non-finite or absurd
+    number (``numbers.check_numbers``, which also rescales extreme quaternions in place)."""
     if isinstance(message, MalformedMessage):
         message.raise_error()
+    if isinstance(message, Message):
+        check_numbers(message)
     return message
