@@ -91,7 +91,9 @@ namespace Ex4d.Bridge
             _renderer = GetComponent<MeshRenderer>();
             _renderer.sharedMaterial = _material;
             _renderer.enabled = false; // until the first frame
-            bool gpu = _budget.useComputeShader && compute != null && GridMesh.GpuSupported;
+            if (_budget.useComputeShader && _grid.GpuUnavailableReason != null)
+                Debug.Log("[Ex4d] " + _grid.GpuUnavailableReason, this);
+            bool gpu = _budget.useComputeShader && _grid.GpuAvailable;
             _useGpu = gpu;
             _decoder = new BackgroundMeshDecoder(new MeshDecodeOptions
             {

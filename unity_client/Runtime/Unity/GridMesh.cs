@@ -67,9 +67,12 @@ namespace Ex4d.Bridge
             new VertexAttributeDescriptor(VertexAttribute.TexCoord0, VertexAttributeFormat.Float32, 3),
         };
 
+        static readonly string[] KernelNames = { "VertexVisibility", "BuildVertices", "MaskFaces" };
+
         public readonly Mesh Mesh;
         readonly ComputeShader _compute;
         readonly int _kVisibility, _kVertices, _kFaces;
+        readonly bool _gpuAvailable;
 
         RenderGrid _grid;
         bool _gpu;
@@ -87,12 +90,23 @@ namespace Ex4d.Bridge
         {
             Mesh = new Mesh { name = "Ex4d DW-Mesh" };
             Mesh.MarkDynamic();
-            _compute = compute;
-            if (compute != null)
+            // FindKernel throws where the shader was not compiled for the platform: kernels are
+            // looked up only after the support check, and any failure means the CPU path.
+            var kernels = new int[KernelNames.Length];
+            string reason;
+            _gpuAvailable = ComputeKernels.TryFind(GpuSupported && compute != null, KernelNames,
+                compute != null ? (Func<string, int>)compute.FindKernel : null,
+                compute != null ? (Func<int, bool>)compute.IsSupported : null, kernels, out reason);
+            if (_gpuAvailable)
             {
-                _kVisibility = compute.FindKernel("VertexVisibility");
-                _kVertices = compute.FindKernel("BuildVertices");
-                _kFaces = compute.FindKernel("MaskFaces");
+                _compute = compute;
+                _kVisibility = kernels[0];
+                _kVertices = kernels[1];
+                _kFaces = kernels[2];
+            }
+            else if (compute != null)
+            {
+                GpuUnavailableReason = reason;
             }
         }
 
@@ -103,6 +117,13 @@ namespace Ex4d.Bridge
             get { return SystemInfo.supportsComputeShaders; }
         }
 
+        /// <summary>The compute path can run: compute shaders are supported and every kernel
+        /// was found and runs here.</summary>
+        public bool GpuAvailable { get { return _gpuAvailable; } }
+
+        /// <summary>Why a compute shader was given but cannot be used (null otherwise).</summary>
+        public string GpuUnavailableReason { get; private set; }
+
         public RenderGrid Grid { get { return _grid; } }
         public bool UsesGpu { get { return _gpu; } }
 
@@ -110,7 +131,7 @@ namespace Ex4d.Bridge
         /// changes; a no-op otherwise.</summary>
         public void Configure(int fineWidth, int fineHeight, int stride, bool gpu)
         {
-            gpu = gpu && _compute != null && GpuSupported;
+            gpu = gpu && _gpuAvailable;
             if (_grid != null && _grid.FineWidth == fineWidth && _grid.FineHeight == fineHeight
                 && _grid.Stride == stride && _gpu == gpu)
                 return;

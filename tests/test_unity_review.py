@@ -1,0 +1,306 @@
+"""Fixes from the review of the Unity client (issue 12 item 4), tested where no Unity editor is
+needed: logic moved into the engine-independent C# core runs under mono
+(unity_client/Tests/Review), the mesh-building compute kernel runs on the CPU as C++ through a
+small HLSL shim (tests/unity_compute), and the rest is checked statically where nothing else is
+possible (package manifest, link.xml, shader pragmas).
+
+Coarse grids (standalone quality tiers) are checked against ground truth computed here from the
+library's ``DWMesh.vertex_visible``: a coarse vertex is hidden when any fine pixel of its block
+(the pixels nearest to it) is, and every coarse face that contains an invisible fine pixel is
+hidden. The compute kernel must build what RenderGrid builds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ex4d_bridge.camera import Intrinsics
+from ex4d_bridge.geometry import build_dw_mesh, grid_topology
+from ex4d_bridge.wire import common_pb2 as pb
+from tests.float_tolerance import float_tolerance
+
+REPO = Path(__file__).resolve().parents[1]
+UNITY = REPO / "unity_client"
+REVIEW_SOURCES = UNITY / "Tests" / "Review"
+COMPUTE_SHADER = UNITY / "Runtime" / "Resources" / "Ex4d" / "Ex4dMeshBuild.compute"
+HLSL_HARNESS = Path(__file__).resolve().parent / "unity_compute"
+
+
+def _load_vectors_module():
+    path = REPO / "tools" / "unity_vectors.py"
+    spec = importlib.util.spec_from_file_location("ex4d_unity_vectors_review", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+uv = _load_vectors_module()
+
+needs_mono = pytest.mark.skipif(
+    uv.mono_tools() is None,
+    reason="mcs/mono not installed (apt-get install -y mono-mcs mono-runtime)",
+)
+needs_cxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+
+STRIDES = [1, 2, 3, 4, 5, 7]
+
+
+# -- vectors -----------------------------------------------------------------------------------
+
+
+def _step_scene():
+    """A near box in front of a far wall: its right and bottom depth edges fall between the
+    samples of a stride-3 grid (fine columns 10-11, rows 13-14), so sampling visibility only at
+    the coarse vertices' own pixels misses the stretched faces there."""
+    d = np.full((30, 40), 4.0, np.float32)
+    d[7:14, 4:11] = 1.0
+    return build_dw_mesh(d, None, Intrinsics.reference(40, 30))
+
+
+def grid_meshes() -> dict[str, object]:
+    _scene, meshes, odd, deep, _tiny, small = uv._scene_meshes()
+    return {
+        "step_edges": _step_scene(),
+        "synthetic_0": meshes[0],
+        "synthetic_1": meshes[1],
+        "odd_intrinsics_invalid_pixels": odd,
+        "deep": deep,
+        "small_5x3": small,
+    }
+
+
+def build_review_vectors() -> dict:
+    grids = []
+    for name, mesh in grid_meshes().items():
+        vec = uv.mesh_frame_vector(name, mesh, depth_encoding=pb.DEPTH_ENCODING_FLOAT32)
+        grids.append({"name": name, "frame": vec["frame"], "strides": STRIDES})
+    # Without occluded bits every vertex is visible and nothing is hidden.
+    vec = uv.mesh_frame_vector("no_bits", grid_meshes()["step_edges"], occluded="skip", color="raw")
+    grids.append({"name": "no_bits", "frame": vec["frame"], "strides": STRIDES})
+    return {"grids": grids}
+
+
+def _sample_positions(n_fine: int, stride: int) -> np.ndarray:
+    n_coarse = (n_fine - 1 + stride - 1) // stride + 1
+    return np.minimum(np.arange(n_coarse) * stride, n_fine - 1)
+
+
+def _nearest(n_fine: int, samples: np.ndarray, ties_to_larger: bool) -> np.ndarray:
+    """For every fine index, the coarse index with the nearest sample; ties go to the smaller
+    coarse index (rows: upwards) or the larger one (columns: rightwards)."""
+    dist = np.abs(np.arange(n_fine)[:, None] - samples[None, :])
+    if ties_to_larger:
+        return len(samples) - 1 - np.argmin(dist[:, ::-1], axis=1)
+    return np.argmin(dist, axis=1)
+
+
+def expected_coarse_visibility(fine_visible: np.ndarray, stride: int) -> np.ndarray:
+    h, w = fine_visible.shape
+    rows, cols = _sample_positions(h, stride), _sample_positions(w, stride)
+    row_of = _nearest(h, rows, ties_to_larger=False)
+    col_of = _nearest(w, cols, ties_to_larger=True)
+    out = np.ones((len(rows), len(cols)), bool)
+    for i in range(h):
+        for j in range(w):
+            out[row_of[i], col_of[j]] &= bool(fine_visible[i, j])
+    return out
+
+
+def _pixels_in_triangle(corners: np.ndarray) -> np.ndarray:
+    """Fine pixels (row, col) inside or on the closed triangle with integer corners."""
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    ii, jj = np.mgrid[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1]
+    p = np.stack([ii.ravel(), jj.ravel()], axis=1)
+    a, b, c = corners
+
+    def cross(o, u, v):
+        return (u[0] - o[0]) * (v[:, 1] - o[1]) - (u[1] - o[1]) * (v[:, 0] - o[0])
+
+    d1, d2, d3 = cross(a, b, p), cross(b, c, p), cross(c, a, p)
+    inside = ((d1 >= 0) & (d2 >= 0) & (d3 >= 0)) | ((d1 <= 0) & (d2 <= 0) & (d3 <= 0))
+    return p[inside]
+
+
+def faces_over_invisible_pixels(fine_visible: np.ndarray, stride: int) -> np.ndarray:
+    """Per coarse grid face: does it contain an invisible fine pixel (edges included)?"""
+    h, w = fine_visible.shape
+    rows, cols = _sample_positions(h, stride), _sample_positions(w, stride)
+    faces = grid_topology(len(rows), len(cols)).faces.numpy()
+    n_grid = 2 * (len(rows) - 1) * (len(cols) - 1)
+    out = np.zeros(n_grid, bool)
+    for f in range(n_grid):
+        v = faces[f]
+        corners = np.stack([rows[v // len(cols)], cols[v % len(cols)]], axis=1)
+        px = _pixels_in_triangle(corners)
+        out[f] = not fine_visible[px[:, 0], px[:, 1]].all()
+    return out
+
+
+# -- running the C# tests ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def review_vectors(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("unity_review")
+    vectors = build_review_vectors()
+    (out / "review_vectors.json").write_text(json.dumps(vectors), encoding="utf-8")
+    return out, vectors
+
+
+@pytest.fixture(scope="module")
+def review_run(review_vectors):
+    out, _ = review_vectors
+    shared = [uv.TEST_SOURCES / "MiniJson.cs", uv.TEST_SOURCES / "VectorReader.cs"]
+    exe = uv.compile_program("Ex4dReviewTests", [uv.CORE_SOURCES, *shared, REVIEW_SOURCES], out)
+    proc = uv.run_mono(exe, str(out / "review_vectors.json"), str(out / "csharp_out"))
+    return proc, out / "csharp_out"
+
+
+def _groups(stdout: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", stdout.split("groups:")[1])}
+
+
+@needs_mono
+def test_review_core_checks_pass(review_run):
+    proc, _ = review_run
+    report = proc.stdout + proc.stderr
+    assert proc.returncode == 0, report
+    assert re.search(r"OK: \d+ checks, 0 failed", proc.stdout), report
+    groups = _groups(proc.stdout)
+    expected = {"grids", "kernels"}
+    assert expected <= set(groups), groups
+    assert all(groups[g] > 0 for g in expected), groups
+
+
+def test_step_scene_has_occluded_faces_between_samples():
+    """The vector can catch the defect: at stride 3 some coarse face lies over invisible fine
+    pixels while all three of its corners' own pixels are visible (the old rule drew it)."""
+    mesh = _step_scene()
+    vis = np.asarray(mesh.vertex_visible[:-1]).reshape(mesh.depth.shape)
+    rows, cols = _sample_positions(30, 3), _sample_positions(40, 3)
+    faces = grid_topology(len(rows), len(cols)).faces.numpy()
+    over = faces_over_invisible_pixels(vis, 3)
+    corner_visible = vis[rows[:, None], cols[None, :]].reshape(-1)
+    missed = [f for f in np.flatnonzero(over) if corner_visible[faces[f]].all()]
+    assert len(missed) >= 4, missed
+
+
+@needs_mono
+def test_coarse_grids_hide_every_face_over_an_invisible_pixel(review_run, review_vectors):
+    proc, out = review_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    meshes = grid_meshes()
+    for vec in review_vectors[1]["grids"]:
+        name = vec["name"]
+        mesh = meshes["step_edges" if name == "no_bits" else name]
+        h, w = mesh.depth.shape
+        if name == "no_bits":
+            fine_visible = np.ones((h, w), bool)
+        else:
+            fine_visible = np.asarray(mesh.vertex_visible[:-1], bool).reshape(h, w)
+        for stride in vec["strides"]:
+            stem = out / f"grid_{name}_s{stride}"
+            data = np.fromfile(f"{stem}.vertices.bin", "<f4").reshape(-1, 6)
+            indices = np.fromfile(f"{stem}.indices.bin", "<i4").reshape(-1, 3)
+            rows, cols = _sample_positions(h, stride), _sample_positions(w, stride)
+            cap = len(rows) * len(cols)
+            what = f"{name} stride {stride}"
+            coarse = expected_coarse_visibility(fine_visible, stride)
+            np.testing.assert_array_equal(data[:-1, 5], coarse.reshape(-1).astype(np.float32), what)
+            hidden = (indices == cap).all(axis=1)
+            n_grid = 2 * (len(rows) - 1) * (len(cols) - 1)
+            assert hidden[n_grid:].all(), what  # cap faces
+            if name == "no_bits":
+                assert not hidden[:n_grid].any(), what
+                continue
+            faces = grid_topology(len(rows), len(cols)).faces.numpy()[:n_grid]
+            if stride == 1:
+                want = np.asarray(mesh.occluded[:n_grid], bool)
+            else:
+                want = ~coarse.reshape(-1)[faces].all(axis=1)
+            np.testing.assert_array_equal(hidden[:n_grid], want, what)
+            if stride == 1:
+                continue  # full resolution hides exactly the occluded faces
+            over = faces_over_invisible_pixels(fine_visible, stride)
+            assert not (over & ~hidden[:n_grid]).any(), f"{what}: a face over an invisible pixel"
+
+
+# -- the compute kernel, run on the CPU -------------------------------------------------------
+
+
+def translate_compute(source: str) -> str:
+    """Ex4dMeshBuild.compute as C++ for hlsl_shim.h: drops what C++ has no syntax for
+    (kernel pragmas, [numthreads], semantics, `precise`) and makes float literals float."""
+    out = []
+    for line in source.splitlines():
+        if line.startswith("#pragma kernel") or re.match(r"\s*\[numthreads\(", line):
+            continue
+        line = line.replace(": SV_DispatchThreadID", "").replace("precise ", "")
+        line = re.sub(r"\.xyz\b", ".xyz()", line)
+        if not line.lstrip().startswith("//"):
+            line = re.sub(r"(?<![\w.])(\d+\.\d+)(?![\w.])", r"\1f", line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="module")
+def hlsl_harness(tmp_path_factory) -> Path:
+    build = tmp_path_factory.mktemp("hlsl_harness")
+    (build / "mesh_build_kernels.inc").write_text(
+        translate_compute(COMPUTE_SHADER.read_text(encoding="utf-8")), encoding="utf-8"
+    )
+    for name in ("hlsl_shim.h", "mesh_build_main.cpp"):
+        shutil.copy(HLSL_HARNESS / name, build / name)
+    exe = build / "mesh_build"
+    cmd = ["g++", "-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas"]
+    proc = subprocess.run(
+        [*cmd, "-o", str(exe), str(build / "mesh_build_main.cpp")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return exe
+
+
+@needs_mono
+@needs_cxx
+def test_compute_kernel_builds_what_render_grid_builds(review_run, review_vectors, hlsl_harness):
+    """GPU path vs CPU path: visibility and masked indices exactly, positions and uv within
+    float tolerance (separately built programs; a GPU divides less exactly than IEEE)."""
+    proc, out = review_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for vec in review_vectors[1]["grids"]:
+        for stride in vec["strides"]:
+            stem = out / f"grid_{vec['name']}_s{stride}"
+            gpu_v, gpu_i = Path(f"{stem}.gpu_vertices.bin"), Path(f"{stem}.gpu_indices.bin")
+            run = subprocess.run(
+                [str(hlsl_harness), f"{stem}.gpu_input.bin", str(gpu_v), str(gpu_i)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert run.returncode == 0, run.stderr
+            what = f"{vec['name']} stride {stride}"
+            cpu = np.fromfile(f"{stem}.vertices.bin", "<f4").reshape(-1, 6)
+            gpu = np.fromfile(gpu_v, "<f4").reshape(-1, 6)
+            np.testing.assert_array_equal(gpu[:, 5], cpu[:, 5], what)
+            np.testing.assert_array_equal(
+                np.fromfile(gpu_i, "<i4"), np.fromfile(f"{stem}.indices.bin", "<i4"), what
+            )
+            scale = float(np.abs(cpu[:, :3]).max())
+            np.testing.assert_allclose(
+                gpu[:, :3], cpu[:, :3], rtol=0, atol=float_tolerance(scale=scale), err_msg=what
+            )
+            np.testing.assert_allclose(
+                gpu[:, 3:5], cpu[:, 3:5], rtol=0, atol=float_tolerance(), err_msg=what
+            )
