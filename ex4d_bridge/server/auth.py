@@ -1,7 +1,8 @@
 """Bearer-token authentication for every call.
 
 With a token configured, each call must carry the metadata ``authorization: Bearer <token>``;
-anything else is answered UNAUTHENTICATED before the request is even parsed. The health
+anything else is answered UNAUTHENTICATED at once, from its headers: no request message is
+waited for, read or parsed, and the call holds no call slot. The health
 service is checked too, unless the server was started with ``open_health`` (for probes that
 cannot send metadata). Tokens are compared in constant time.
 """
@@ -24,15 +25,12 @@ async def _deny(request_or_iterator, context: grpc.aio.ServicerContext) -> None:
 
 
 def _denying_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    # Same streaming shape as the real method, no deserializer: garbage from an unauthenticated
-    # caller is never parsed.
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_deny)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_deny)
+    # Always a request stream, whatever the method: gRPC reads a unary request before calling
+    # its handler, so a caller declaring a message it never sends would hold the call open.
+    # No deserializer: garbage from an unauthenticated caller is never parsed.
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(_deny)
-    return grpc.unary_unary_rpc_method_handler(_deny)
+        return grpc.stream_stream_rpc_method_handler(_deny)
+    return grpc.stream_unary_rpc_method_handler(_deny)
 
 
 class TokenAuthInterceptor(grpc.aio.ServerInterceptor):

@@ -51,7 +51,23 @@ class ServerConfig:
     max_send_bytes: int = 16 * MIB
     # Upload limits: the video plus depth, or a bundle.
     max_upload_bytes: int = 2048 * MIB
+    # The largest scene an upload may become, decoded: frames x height x width x 7 bytes (RGB
+    # plus float32 depth). Video frames, provided depth and bundle arrays are checked against
+    # it, as declared, before they are decoded or inflated.
+    max_scene_bytes: int = 1024 * MIB
+    max_scene_frames: int = 4096
+    # Bridge calls in progress at once, counted from their first complete request message
+    # (after authentication); health checks are never counted.
     max_concurrent_rpcs: int = 256
+    # Seconds a call may take to deliver its first request message; a client stream (View,
+    # UploadScene) that sends nothing for stream_idle_s is closed (DEADLINE_EXCEEDED).
+    first_message_s: float = 10.0
+    stream_idle_s: float = 60.0
+    # HTTP/2 streams one connection may hold open; connections without calls close after
+    # connection_idle_s; keepalive pings every keepalive_s find dead peers.
+    max_streams_per_connection: int = 64
+    connection_idle_s: float = 300.0
+    keepalive_s: float = 60.0
     # Poses in one SubmitGeneration or RecordWalkthrough path.
     max_path_poses: int = 4096
     # Frames a walkthrough may hold in memory before encoding, in bytes of RGB.
@@ -108,6 +124,13 @@ class ServerConfig:
                 f"--depth-model {self.depth_model} is not a folder; give a local transformers "
                 "depth checkpoint or a hub id such as depth-anything/Depth-Anything-V2-Small-hf"
             )
-        for name in ("max_receive_bytes", "max_send_bytes", "max_upload_bytes"):
+        for name in ("max_receive_bytes", "max_send_bytes", "max_upload_bytes", "max_scene_bytes"):
             if getattr(self, name) < 64 * 1024:
                 raise Ex4dError(f"{name} must be at least 64 KiB")
+        for name in ("max_concurrent_rpcs", "max_streams_per_connection", "max_scene_frames"):
+            if int(getattr(self, name)) < 1:
+                raise Ex4dError(f"{name} must be at least 1")
+        for name in ("first_message_s", "stream_idle_s", "connection_idle_s", "keepalive_s"):
+            v = float(getattr(self, name))
+            if not (v > 0 and v < 1e6):
+                raise Ex4dError(f"{name} must be a positive number of seconds, got {v}")

@@ -16,3 +16,7 @@ class PreconditionError(Ex4dError):
 
 class LimitError(Ex4dError):
     """Over a configured size limit (RESOURCE_EXHAUSTED)."""
+
+
+class IdleError(Ex4dError):
+    """A call or client stream sent no message for too long (DEADLINE_EXCEEDED)."""

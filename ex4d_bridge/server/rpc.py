@@ -21,7 +21,7 @@ import grpc
 
 from .. import wire
 from ..errors import Ex4dError
-from .errors import LimitError, NotFoundError, PreconditionError
+from .errors import IdleError, LimitError, NotFoundError, PreconditionError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ _STATUS = (
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (PreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (LimitError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (IdleError, grpc.StatusCode.DEADLINE_EXCEEDED),
     (Ex4dError, grpc.StatusCode.INVALID_ARGUMENT),  # InputError and other bad input
 )
 
