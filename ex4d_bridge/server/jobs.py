@@ -10,7 +10,10 @@
   with the same defaults) and writes ``generated.mp4``, ``generated.npz`` (frames, poses, frame
   indices, intrinsics) and ``generated.poses.json`` into ``DATA_DIR/jobs/<job_id>/``, staged and
   renamed like scenes. Cancelling sets the job's event; the completer and the render loop check
-  it.
+  it. A ``complete`` job then lifts what it generated into completion layers stored with the
+  scene (the library's ``complete_scene``, as ``ex4d-bridge complete`` does); a ``coverage``
+  job does that along every path of a coverage set and keeps no video. Progress is reported
+  per stage (render, generate, complete).
 * Listeners (``WatchJob``) get a snapshot of the job after every change, from any thread.
 """
 
@@ -47,6 +50,7 @@ from ..generation import (
 )
 from ..geometry import RenderOptions
 from ..scene import render_trajectory
+from ..scene.trajectory_render import render_intrinsics
 from .errors import NotFoundError, PreconditionError
 from .store import JOB_ID_RE, SceneStore
 
@@ -82,10 +86,21 @@ class JobRecord:
     finished_unix_s: float = 0.0
     completer: str = ""
     num_frames: int = 0
+    stage: str = ""
+    stage_index: int = 0
+    num_stages: int = 0
+    generations: str = ""  # the completion generations stored, newline-separated
     queue_position: int = 0
 
 
 _COLUMNS = [f for f in JobRecord.__dataclass_fields__ if f != "queue_position"]
+# Columns added after the first release, with their SQL types: older databases gain them.
+_ADDED_COLUMNS = {
+    "stage": "TEXT",
+    "stage_index": "INTEGER",
+    "num_stages": "INTEGER",
+    "generations": "TEXT",
+}
 
 
 def check_job_id(job_id: str) -> str:
@@ -107,6 +122,10 @@ class JobDB:
                 "created_unix_s REAL, started_unix_s REAL, finished_unix_s REAL, "
                 "completer TEXT, num_frames INTEGER, request BLOB)"
             )
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(jobs)")}
+            for name, sql_type in _ADDED_COLUMNS.items():
+                if name not in have:
+                    self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
             self._conn.execute(
                 "UPDATE jobs SET state = ?, finished_unix_s = ?, "
                 "message = 'the server stopped before the job finished; submit it again' "
@@ -126,6 +145,7 @@ class JobDB:
             created_unix_s=time.time(),
             num_frames=num_frames,
             message="queued",
+            stage="queued",
         )
         row = asdict(rec)
         with self._lock:
@@ -183,21 +203,62 @@ def type_default(name: str) -> Any:
 @dataclass(frozen=True)
 class GenerationParams:
     """A validated SubmitGeneration request, in library terms: where to render and how to
-    sample (the library's defaults where the client left a field unset)."""
+    sample (the library's defaults where the client left a field unset).
+
+    ``complete``: lift the result into completion layers stored with the scene.
+    ``coverage``: instead of one trajectory, these paths (a coverage set, built for the scene)
+    are generated, lifted and stored in one job; ``coverage_name`` is the set's name."""
 
     scene_id: str
-    trajectory: Trajectory  # poses in the scene's world, intrinsics set
+    trajectory: Trajectory | None  # poses in the scene's world, intrinsics set
     sampling: SamplingParams = SamplingParams()
+    complete: bool = False
+    coverage: tuple[Trajectory, ...] = ()
+    coverage_name: str = ""
 
     def __post_init__(self) -> None:
         self.sampling.check()  # a bad value fails the RPC, not a queued job
+        if (self.trajectory is None) == (not self.coverage):
+            raise InputError("a generation needs either a trajectory or a coverage set")
+
+    @property
+    def num_frames(self) -> int:
+        if self.trajectory is not None:
+            return len(self.trajectory)
+        return sum(len(t) for t in self.coverage)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        if self.coverage:
+            return ("complete",)
+        return ("render", "generate", "complete") if self.complete else ("render", "generate")
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "scene_id": self.scene_id,
-            "trajectory": self.trajectory.to_json_dict("opencv"),
-            **asdict(self.sampling),
-        }
+        out: dict[str, Any] = {"scene_id": self.scene_id, **asdict(self.sampling)}
+        if self.trajectory is not None:
+            out["trajectory"] = self.trajectory.to_json_dict("opencv")
+        if self.coverage:
+            out["coverage"] = self.coverage_name
+        out["complete"] = bool(self.complete or self.coverage)
+        return out
+
+
+class _Capture:
+    """A pose-aware completer for ``complete_scene`` that generates with the job's completer
+    (as ``generate_views`` does for plain jobs) and keeps what it generated for the result."""
+
+    def __init__(self, completer: NovelViewCompleter, on_start, progress, cancel) -> None:
+        self.inner, self.on_start = completer, on_start
+        self.progress, self.cancel = progress, cancel
+        self.name, self.is_fallback = completer.name, completer.is_fallback
+        self.frames: np.ndarray | None = None
+
+    def generate_along(self, trajectory, frame_indices, intrinsics, request) -> np.ndarray:
+        self.on_start(trajectory)
+        self.frames = generate_views(
+            self.inner, request, progress=self.progress, cancel=self.cancel
+        )
+        return self.frames
 
 
 @dataclass
@@ -230,8 +291,11 @@ class GenerationWorker:
         completer: CompleterSpec = None,
         allow_fallback: bool = True,
         render_options: RenderOptions = RenderOptions(),
+        on_completions: Callable[[str], None] | None = None,
     ) -> None:
         self.store, self.db, self.jobs_dir = store, db, Path(jobs_dir)
+        # Told the scene id whenever a job stored completions (the View cache reloads it).
+        self.on_completions = on_completions
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         for leftover in self.jobs_dir.glob(".staging-*"):
             shutil.rmtree(leftover, ignore_errors=True)
@@ -296,7 +360,7 @@ class GenerationWorker:
 
     def submit(self, params: GenerationParams) -> JobRecord:
         self.check_configured()
-        rec = self.db.create(params.scene_id, params.summary(), len(params.trajectory))
+        rec = self.db.create(params.scene_id, params.summary(), params.num_frames)
         with self._lock:
             self._cancel[rec.job_id] = threading.Event()
             self._queued.append(rec.job_id)
@@ -357,6 +421,14 @@ class GenerationWorker:
     def result_dir(self, job_id: str) -> Path:
         return self.jobs_dir / check_job_id(job_id)
 
+    def _try_load_result(self, job_id: str) -> GeneratedResult | None:
+        """The result, or None for a job without one (a coverage job keeps no video) or an
+        unreadable one; cached either way, so View never asks the disk twice."""
+        try:
+            return self._load_result(job_id)
+        except (OSError, KeyError, ValueError, Ex4dError):
+            return None
+
     def _load_result(self, job_id: str) -> GeneratedResult:
         path = self.result_dir(job_id) / "generated.npz"
         with np.load(path) as z:
@@ -375,11 +447,8 @@ class GenerationWorker:
         """A generated frame of a finished job of this scene at this pose, source frame and
         lens (up to scale), or None."""
         for job_id in reversed(self._succeeded_jobs(scene_id)):
-            try:
-                res = self._results.get_or_build(job_id, lambda j=job_id: self._load_result(j))
-            except (OSError, KeyError, ValueError, Ex4dError):
-                continue
-            if not res.intrinsics.same_lens(k):
+            res = self._results.get_or_build(job_id, lambda j=job_id: self._try_load_result(j))
+            if res is None or not res.intrinsics.same_lens(k):
                 continue
             dpos, angle = pose_distances(res.poses, c2w)
             ok = (dpos <= pos_tol) & (angle <= rot_tol_deg) & (res.frame_indices == frame_index)
@@ -457,70 +526,44 @@ class GenerationWorker:
                 finished_unix_s=time.time(),
             )
 
+    def _stage(self, job_id: str, params: GenerationParams, stage: str, **fields: Any) -> None:
+        self._set(
+            job_id,
+            stage=stage,
+            stage_index=params.stages.index(stage) + 1,
+            num_stages=len(params.stages),
+            **fields,
+        )
+
     def _execute(self, job_id: str, params: GenerationParams, cancel: threading.Event) -> None:
-        n = len(params.trajectory)
         self._set(
             job_id,
             state=JobState.RUNNING,
             started_unix_s=time.time(),
             progress_done=0,
-            progress_total=n,
-            message="rendering the trajectory",
+            progress_total=params.num_frames,
         )
         staging = self.jobs_dir / f".staging-{job_id}"
         try:
             completer = self._get_completer()
             self._set(job_id, completer=completer.name)
             scene = self.store.load(params.scene_id)
-
-            def rendered(done: int, total: int) -> None:
-                self._set(
-                    job_id,
-                    progress_done=done,
-                    progress_total=total,
-                    message=f"rendered {done}/{total} views",
-                )
-
-            try:
-                views = render_trajectory(
-                    scene,
-                    params.trajectory,
-                    replace(self.render_options, mask_style="reference"),
-                    meshes=lambda t: self.store.mesh(
-                        params.scene_id, t, self.render_options.device
-                    ),
-                    progress=rendered,
-                    cancel=cancel,
-                )
-            except Cancelled:
-                raise GenerationCancelled("cancelled while rendering") from None
-            colors, masks = views.colors, views.masks
-            idx, k = views.frame_indices, views.intrinsics
-
-            def progress(done: int, total: int, message: str) -> None:
-                self._set(
-                    job_id,
-                    progress_done=int(done),
-                    progress_total=int(total),
-                    message=f"generating: {message}",
-                )
-
-            # The library's one generation call, as the CLI's `generate` makes it: image
-            # conditioning on the masked render's frame 0, the preset's frame count and size.
-            request = GenerationRequest(colors=colors, masks=masks, sampling=params.sampling)
-            out = generate_views(completer, request, progress=progress, cancel=cancel)
-            self._write_result(staging, job_id, params, out, idx, k, scene.fps)
+            if params.complete or params.coverage:
+                message = self._complete(job_id, params, cancel, completer, scene, staging)
+            else:
+                message = self._generate(job_id, params, cancel, completer, scene, staging)
             self._set(
                 job_id,
                 state=JobState.SUCCEEDED,
                 finished_unix_s=time.time(),
-                message=f"generated {n} frames",
+                message=message,
+                stage="done",
             )
             with self._lock:
                 known = self._succeeded.get(params.scene_id)
                 if known is not None and job_id not in known:
                     known.append(job_id)
-        except GenerationCancelled:
+        except (GenerationCancelled, Cancelled):
             state = JobState.INTERRUPTED if self._stopping.is_set() else JobState.CANCELLED
             self._set(
                 job_id,
@@ -540,6 +583,139 @@ class GenerationWorker:
             )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _progress(self, job_id: str, what: str) -> Callable[[int, int], None]:
+        def report(done: int, total: int, message: str | None = None) -> None:
+            text = f"{what} {done}/{total}" if message is None else f"{what}: {message}"
+            self._set(job_id, progress_done=int(done), progress_total=int(total), message=text)
+
+        return report
+
+    def _generate(self, job_id, params, cancel, completer, scene, staging) -> str:
+        """Render the path, generate along it, keep the result: the plain job."""
+        n = len(params.trajectory)
+        self._stage(job_id, params, "render", progress_done=0, progress_total=n)
+        try:
+            views = render_trajectory(
+                scene,
+                params.trajectory,
+                replace(self.render_options, mask_style="reference"),
+                meshes=lambda t: self.store.mesh(params.scene_id, t, self.render_options.device),
+                progress=self._progress(job_id, "rendered views"),
+                cancel=cancel,
+            )
+        except Cancelled:
+            raise GenerationCancelled("cancelled while rendering") from None
+        self._stage(job_id, params, "generate", progress_done=0, progress_total=0)
+        # The library's one generation call, as the CLI's `generate` makes it: image
+        # conditioning on the masked render's frame 0, the preset's frame count and size.
+        request = GenerationRequest(
+            colors=views.colors, masks=views.masks, sampling=params.sampling
+        )
+        out = generate_views(
+            completer, request, progress=self._progress(job_id, "generating"), cancel=cancel
+        )
+        self._write_result(
+            staging, job_id, params, out, views.frame_indices, views.intrinsics, scene.fps
+        )
+        return f"generated {n} frames"
+
+    def _complete(self, job_id, params, cancel, completer, scene, staging) -> str:
+        """Generate along the path (or every path of the coverage set), lift what was
+        generated into completion layers and store them with the scene: ``complete_scene``,
+        with the job's completer and sampling and the server's render options."""
+        from ..scene.completion import complete_scene, generator_name
+        from ..scene.completion.complete import source_frames_for
+
+        paths = list(params.coverage)
+        if params.trajectory is not None:
+            # One generation per job, so that two jobs along equally named paths both stay.
+            paths = [replace(params.trajectory, name=f"{params.trajectory.name}.{job_id[:8]}")]
+        names = {id(p): i for i, p in enumerate(paths)}
+        where = {"path": ""}
+
+        def started(traj: Trajectory) -> None:
+            i = names.get(id(traj))
+            label = traj.name if i is None else f"path {i + 1}/{len(paths)} ({traj.name})"
+            where["path"] = label
+            if not params.coverage:
+                self._stage(job_id, params, "generate", progress_done=0, progress_total=0)
+
+        def generating(done: int, total: int, message: str = "") -> None:
+            prefix = f"{where['path']}: " if params.coverage else ""
+            self._set(
+                job_id,
+                progress_done=int(done),
+                progress_total=int(total),
+                message=f"{prefix}generating: {message}".rstrip(": "),
+            )
+
+        capture = _Capture(completer, started, generating, cancel)
+        lifting = {"started": False}
+
+        def overall(done: int, total: int) -> None:
+            if params.coverage:
+                self._set(
+                    job_id,
+                    progress_done=int(done),
+                    progress_total=int(total),
+                    message=f"completing {where['path'] or 'the paths'}: {done}/{total}",
+                )
+            elif capture.frames is None:
+                n = len(paths[0])
+                self._set(
+                    job_id,
+                    progress_done=min(int(done), n),
+                    progress_total=n,
+                    message=f"rendered views {min(int(done), n)}/{n}",
+                )
+            else:
+                if not lifting["started"]:
+                    lifting["started"] = True
+                    self._stage(job_id, params, "complete")
+                n = len(paths[0])
+                lifted = max(0, int(done) - 2 * n)
+                self._set(
+                    job_id,
+                    progress_done=lifted,
+                    progress_total=n,
+                    message=f"lifted views {lifted}/{n}",
+                )
+
+        self._stage(
+            job_id,
+            params,
+            params.stages[0],
+            progress_done=0,
+            progress_total=params.num_frames,
+        )
+        try:
+            report = complete_scene(
+                scene,
+                paths,
+                capture,
+                scene_dir=self.store.scene_dir(params.scene_id),
+                sampling=params.sampling,
+                render_options=replace(self.render_options, mask_style="reference"),
+                generator=generator_name(completer),
+                progress=overall,
+                cancel=cancel,
+                resume=bool(params.coverage),
+            )
+        finally:
+            if self.on_completions is not None:
+                self.on_completions(params.scene_id)  # whatever was stored, even if cancelled
+        generations = [p.generation for p in report.paths]
+        self._set(job_id, generations="\n".join(generations))
+        if params.trajectory is not None and capture.frames is not None:
+            traj = paths[0]
+            k = render_intrinsics(scene, traj)
+            idx = source_frames_for(traj, scene.num_frames, scene.fps)
+            self._write_result(staging, job_id, params, capture.frames, idx, k, scene.fps)
+        done = report.completed
+        return f"completed {len(done)} path(s), {sum(p.layers for p in done)} layers stored" + (
+            f", {len(report.skipped)} already stored" if report.skipped else ""
+        )
 
     def _write_result(
         self,

@@ -11,7 +11,9 @@ import numpy as np
 
 from .. import wire
 from ..camera import Intrinsics, Trajectory, parse_trajectory, pose_from_wire
+from ..camera.coverage import COVERAGE_SETS, coverage_set
 from ..errors import InputError
+from ..scene.completion.store import CompletionInfo
 from ..wire import jobs_pb2, scenes_pb2, view_pb2
 from .errors import LimitError
 from .jobs import JobRecord, JobState
@@ -33,8 +35,27 @@ DEPTH_KIND = {
 JOB_STATE = {s: getattr(jobs_pb2, f"JOB_STATE_{s.value}") for s in JobState}
 
 
-def scene_info(rec: SceneRecord, created: bool = False) -> scenes_pb2.SceneInfo:
+def completion_summary(info: CompletionInfo) -> scenes_pb2.CompletionSummary:
+    meta = info.meta or {}
+    return scenes_pb2.CompletionSummary(
+        generation=info.generation,
+        path_name=str(meta.get("path", ""))[:200],
+        generator=str(meta.get("generator", ""))[:200],
+        num_layers=info.num_layers,
+        first_frame=info.frames[0] if info.frames else 0,
+        last_frame=info.frames[-1] if info.frames else 0,
+        num_frames=len(info.frames),
+        num_pixels=info.num_pixels,
+        created_unix_s=info.created_unix_s,
+    )
+
+
+def scene_info(
+    rec: SceneRecord, created: bool = False, completions: list[CompletionInfo] | None = None
+) -> scenes_pb2.SceneInfo:
+    """SceneInfo of a stored scene; ``completions``: its stored generations, oldest first."""
     return scenes_pb2.SceneInfo(
+        completions=[completion_summary(c) for c in completions or []],
         scene_id=rec.scene_id,
         name=rec.name,
         num_frames=rec.num_frames,
@@ -65,6 +86,10 @@ def job_msg(rec: JobRecord) -> jobs_pb2.Job:
         completer=rec.completer,
         num_frames=rec.num_frames,
         queue_position=rec.queue_position,
+        stage=rec.stage,
+        stage_index=rec.stage_index,
+        num_stages=rec.num_stages,
+        generations=[g for g in rec.generations.split("\n") if g],
     )
 
 
@@ -130,6 +155,34 @@ def path_from_msg(
     return Trajectory(poses, intrinsics=k, name=name, fps=fps), frames, system.value
 
 
+def coverage_from_msg(
+    name: str, rec: SceneRecord, k: Intrinsics, max_poses: int
+) -> tuple[Trajectory, ...]:
+    """The paths of a coverage set named on the wire, built for the scene at the camera k
+    (files are never read on a client's behalf: only the set names)."""
+    key = name.strip().lower()
+    if key not in COVERAGE_SETS:
+        raise InputError(
+            f"unknown coverage set {name[:80]!r}: use one of {', '.join(COVERAGE_SETS)}"
+        )
+    paths = coverage_set(key, rec.min_depth, rec.num_frames, k)
+    total = sum(len(p) for p in paths)
+    if total > max_poses * len(paths) or total > 16 * max_poses:
+        raise LimitError(f"coverage set {key!r} has {total} poses, over the server's limit")
+    return tuple(replace(p, intrinsics=k) for p in paths)
+
+
+def check_completion_path(traj: Trajectory, rec: SceneRecord) -> None:
+    """A path whose result is lifted into completions must name a source frame per pose: pose
+    i shows frame i (or its time stamp's frame), so at most one pose per frame."""
+    if traj.times is None and len(traj) > rec.num_frames:
+        raise InputError(
+            f"a completing job's path has {len(traj)} poses but the scene has "
+            f"{rec.num_frames} frames: pose i completes source frame i, so send at most "
+            f"{rec.num_frames} poses"
+        )
+
+
 def output_intrinsics(
     width: int, height: int, rec: SceneRecord, fov_y_deg: float = 0.0
 ) -> Intrinsics:
@@ -145,6 +198,9 @@ __all__ = [
     "DEPTH_KIND",
     "JOB_STATE",
     "MASK_STYLE",
+    "check_completion_path",
+    "completion_summary",
+    "coverage_from_msg",
     "frame_for",
     "job_msg",
     "output_intrinsics",

@@ -25,11 +25,23 @@ from ..generation import SamplingParams
 from ..geometry import RenderOptions, export_mesh
 from ..runtime import init_render_worker
 from ..scene import render_trajectory, save_walkthrough
+from ..scene.completion import CompletionInfo, list_completions, render_completed_trajectory
+from ..scene.completion.layers import layer_grid
 from ..wire import bridge_pb2_grpc, common_pb2, geometry_pb2, jobs_pb2, scenes_pb2
+from .completed import DEFAULT_BUDGET_BYTES, CompletedScenes
 from .config import ServerConfig
 from .errors import LimitError, PreconditionError
 from .jobs import GenerationParams, GenerationWorker, JobDB, JobRecord, JobState, check_job_id
-from .messages import MASK_STYLE, job_msg, output_intrinsics, path_from_msg, scene_info
+from .messages import (
+    MASK_STYLE,
+    check_completion_path,
+    completion_summary,
+    coverage_from_msg,
+    job_msg,
+    output_intrinsics,
+    path_from_msg,
+    scene_info,
+)
 from .rpc import remove_tree, rpc_errors, run_in_pool
 from .store import SceneRecord, SceneStore, check_scene_id
 from .uploads import SceneUploads
@@ -48,6 +60,11 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         )
         self.db = JobDB(self.store.root / "jobs.sqlite")
         self.device = config.device if config.device != "cpu" else None
+        self.completed = CompletedScenes(
+            self.store,
+            RenderOptions(backend=config.render_backend, mask_style="face", device=self.device),
+            getattr(config, "completion_cache_bytes", DEFAULT_BUDGET_BYTES),
+        )
         self.worker = GenerationWorker(
             self.store,
             self.db,
@@ -55,6 +72,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             completer=config.completer,
             allow_fallback=config.allow_fallback,
             render_options=RenderOptions(backend=config.render_backend, device=self.device),
+            on_completions=self.completed.invalidate,
         )
         self.view_pool = ThreadPoolExecutor(
             config.view_threads,
@@ -69,7 +87,9 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             initargs=(config.torch_threads,),  # 0: the render policy in runtime
         )
         self.uploads = SceneUploads(config, self.store, self.batch_pool)
-        self.views = ViewStreams(config, self.store, self.worker, self.view_pool, self.device)
+        self.views = ViewStreams(
+            config, self.store, self.worker, self.view_pool, self.device, self.completed
+        )
 
     def close(self) -> None:
         self.worker.stop()
@@ -79,22 +99,41 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
 
     # -- scenes --------------------------------------------------------------------------
 
+    def _completion_infos(self, scene_id: str) -> list[CompletionInfo]:
+        infos = list_completions(self.store.scene_dir(scene_id))
+        return sorted(infos, key=lambda c: (c.created_unix_s, c.generation))
+
+    def _scene_info(self, rec: SceneRecord, created: bool = False) -> scenes_pb2.SceneInfo:
+        return scene_info(rec, created, self._completion_infos(rec.scene_id))
+
     @rpc_errors
     async def UploadScene(self, request_iterator, context):
-        return await self.uploads.receive(request_iterator)
+        info = await self.uploads.receive(request_iterator)
+        # A bundle may bring completions (to a scene already stored, too): list them, and
+        # make View and StreamGeometry load them.
+        self.completed.invalidate(info.scene_id)
+        infos = await asyncio.to_thread(self._completion_infos, info.scene_id)
+        info.completions.extend(completion_summary(c) for c in infos)
+        return info
 
     @rpc_errors
     async def ListScenes(self, request, context):
-        records = await asyncio.to_thread(self.store.list)
-        return scenes_pb2.ListScenesResponse(scenes=[scene_info(r) for r in records])
+        def infos() -> list[scenes_pb2.SceneInfo]:
+            return [self._scene_info(r) for r in self.store.list()]
+
+        return scenes_pb2.ListScenesResponse(scenes=await asyncio.to_thread(infos))
 
     @rpc_errors
     async def GetScene(self, request, context):
-        return scene_info(await asyncio.to_thread(self.store.get, request.scene_id))
+        def info() -> scenes_pb2.SceneInfo:
+            return self._scene_info(self.store.get(request.scene_id))
+
+        return await asyncio.to_thread(info)
 
     @rpc_errors
     async def DeleteScene(self, request, context):
         await asyncio.to_thread(self.store.delete, request.scene_id)
+        self.completed.invalidate(request.scene_id)
         return scenes_pb2.DeleteSceneResponse(scene_id=request.scene_id)
 
     @rpc_errors
@@ -120,9 +159,36 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         for t in range(request.first_frame, last + 1):
             yield await run_in_pool(self.batch_pool, self._mesh_frame, rec, t, request)
 
+    def _layer_frames(
+        self, rec: SceneRecord, t: int, req
+    ) -> list[geometry_pb2.CompletionLayerFrame]:
+        """Frame t's completion layers as the library composites them (``frame_layers``)."""
+        entry = self.completed.get(rec.scene_id)
+        if not entry.has_completions:
+            return []
+        pieces = entry.completed.frame_layers(t)
+        if req.max_layers:
+            pieces = pieces[: req.max_layers]
+        return [
+            wire.encode_layer_frame(
+                layer_grid(piece, entry.scene.mesh_options),
+                layer_index=i,
+                generation=piece.generation,
+                frame_index=t,
+                pose=piece.pose,
+                intrinsics=piece.intrinsics,
+                region=piece.region,
+                depth_encoding=req.depth_encoding,
+                color_encoding=req.color_encoding,
+                jpeg_quality=req.jpeg_quality,
+            )
+            for i, piece in pieces
+        ]
+
     def _mesh_frame(self, rec: SceneRecord, t: int, req, cancel: threading.Event):
         t0 = time.perf_counter()
         mesh = self.store.mesh(rec.scene_id, t, self.device).numpy()
+        layers = self._layer_frames(rec, t, req) if req.include_completions else []
         t1 = time.perf_counter()
         frame = wire.encode_mesh_frame(
             mesh.depth,
@@ -139,7 +205,15 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             num_frames=rec.num_frames,
             time_s=t / rec.fps,
         )
+        frame.layers.extend(layers)
         t2 = time.perf_counter()
+        size = frame.ByteSize()
+        if size > self.config.max_send_bytes - 1024:
+            raise LimitError(
+                f"frame {t} with its {len(layers)} completion layers would be {size} bytes, over "
+                f"the server's message limit of {self.config.max_send_bytes}: ask for fewer "
+                "layers (max_layers), JPEG colour or 16-bit depth"
+            )
         frame.timings.CopyFrom(
             common_pb2.ServerTimings(
                 render_ms=(t1 - t0) * 1e3,
@@ -201,7 +275,16 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         rec = await asyncio.to_thread(self.store.get, request.scene_id)
         self.worker.check_configured()
         k = output_intrinsics(request.width, request.height, rec)
-        traj, _, _ = path_from_msg(request.trajectory, rec, k, self.config.max_path_poses)
+        traj, coverage = None, ()
+        if request.coverage:
+            if request.HasField("trajectory"):
+                raise InputError("give either a trajectory or a coverage set, not both")
+            coverage = coverage_from_msg(request.coverage, rec, k, self.config.max_path_poses)
+        else:
+            traj, _, _ = path_from_msg(request.trajectory, rec, k, self.config.max_path_poses)
+            if request.complete:
+                # Completions attach to source frames: pose i shows frame i (or the poses' times).
+                check_completion_path(traj, rec)
         for name in ("guidance_scale",):
             v = getattr(request, name)
             if not math.isfinite(v) or v < 0:
@@ -213,7 +296,14 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             num_inference_steps=request.num_inference_steps or None,
             guidance_scale=request.guidance_scale or None,
         )
-        params = GenerationParams(scene_id=rec.scene_id, trajectory=traj, sampling=sampling)
+        params = GenerationParams(
+            scene_id=rec.scene_id,
+            trajectory=traj,
+            sampling=sampling,
+            complete=bool(request.complete),
+            coverage=coverage,
+            coverage_name=request.coverage,
+        )
         return job_msg(await asyncio.to_thread(self.worker.submit, params))
 
     @rpc_errors
@@ -263,6 +353,11 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
                 f"job {rec.job_id} is {rec.state.value}; results exist once it has SUCCEEDED"
             )
         d = self.worker.result_dir(rec.job_id)
+        if not await asyncio.to_thread((d / "generated.mp4").is_file):
+            raise PreconditionError(
+                f"job {rec.job_id} stored completions along a coverage set and keeps no video: "
+                "View and StreamGeometry (include_completions) show them"
+            )
         for name, ctype in (
             ("generated.mp4", "video/mp4"),
             ("generated.poses.json", "application/json"),
@@ -311,22 +406,29 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         staging: Path,
         cancel: threading.Event,
     ) -> None:
-        scene = self.store.load(rec.scene_id)
+        entry = self.completed.get(rec.scene_id)
         options = RenderOptions(
             backend=self.config.render_backend,
             mask_style=MASK_STYLE[req.mask_style],
             device=self.device,
         )
+        # What View shows: completed where the scene has completions, unless asked raw.
+        raw = req.raw or options.mask_style == "reference" or not entry.has_completions
         try:
-            result = render_trajectory(
-                scene,
-                traj,
-                options,
-                frame_indices=frames,
-                meshes=lambda t: self.store.mesh(rec.scene_id, t, self.device),
-                progress=False,
-                cancel=cancel,
-            )
+            if raw:
+                result = render_trajectory(
+                    entry.scene,
+                    traj,
+                    options,
+                    frame_indices=frames,
+                    meshes=lambda t: self.store.mesh(rec.scene_id, t, self.device),
+                    progress=False,
+                    cancel=cancel,
+                )
+            else:
+                result = render_completed_trajectory(
+                    entry.completed, traj, frame_indices=frames, progress=False, cancel=cancel
+                )
         except Cancelled:
             raise asyncio.CancelledError() from None
         fps = traj.fps or rec.fps

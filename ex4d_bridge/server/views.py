@@ -2,7 +2,11 @@
 
 The reader keeps only the newest unrendered pose of a stream (older ones count as dropped), and
 one render per stream is in flight on the shared View pool, so a slow client or a slow render
-never builds a backlog and never holds up another stream."""
+never builds a backlog and never holds up another stream.
+
+Each reply is the completed render (the library's ``CompletedScene.render``: the source DW-Mesh
+and the scene's completion layers) unless the client asks for the raw raster; the scene and its
+completions come from memory (``completed.CompletedScenes``), never from disk or SQLite."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from ..errors import InputError
 from ..geometry import RenderOptions, render
 from ..video.resize import resize_image
 from ..wire import view_pb2
+from .completed import CompletedScenes
 from .config import ServerConfig
 from .errors import LimitError
 from .jobs import GenerationWorker
@@ -77,9 +82,10 @@ class ViewStreams:
         worker: GenerationWorker,
         pool: ThreadPoolExecutor,
         device: str | None,
+        completed: CompletedScenes,
     ) -> None:
         self.config, self.store, self.worker, self.pool = config, store, worker, pool
-        self.device = device
+        self.device, self.completed = device, completed
         self._options = {
             wire_style: RenderOptions(
                 backend=config.render_backend, mask_style=style, device=device
@@ -155,7 +161,8 @@ class ViewStreams:
     def _render_view(self, item: _PendingPose) -> view_pb2.ViewReply:
         t0 = time.perf_counter()
         req = item.request
-        rec = self.store.get(item.scene_id)
+        entry = self.completed.get(item.scene_id)
+        rec = entry.record
         t = frame_for(req.WhichOneof("time"), req.frame_index, req.time_s, rec.num_frames, rec.fps)
         k = wire.view_intrinsics(
             req.width,
@@ -166,9 +173,22 @@ class ViewStreams:
             req.fov_y_deg,
         )
         opts = req.options
-        mesh = self.store.mesh(item.scene_id, t, self.device)
-        out = render(mesh, item.c2w, k, self._options[opts.mask_style])
-        color, mask = _to_numpy(out.color), _to_numpy(out.mask)
+        layers = len(entry.completions.for_frame(t))
+        # The reference mask style is the generation model's input: always the raw raster.
+        raw = (
+            opts.raw
+            or opts.mask_style == view_pb2.MASK_STYLE_REFERENCE
+            or not entry.has_completions
+        )
+        if raw:
+            mesh = self.store.mesh(item.scene_id, t, self.device)
+            out = render(mesh, item.c2w, k, self._options[opts.mask_style])
+            color, mask = _to_numpy(out.color), _to_numpy(out.mask)
+            depth = _to_numpy(out.depth) if opts.include_depth else None
+            provenance = mask.astype(np.uint8) if opts.include_provenance else None  # 0/1
+        else:
+            done = entry.completed.render(t, item.c2w, k)
+            color, mask, depth, provenance = done.color, ~done.holes, done.depth, done.provenance
         t1 = time.perf_counter()
         reply = view_pb2.ViewReply(
             sequence=req.sequence,
@@ -178,9 +198,12 @@ class ViewStreams:
             color=wire.encode_image(color, opts.color_encoding, opts.jpeg_quality),
             mask=wire.pack_bits(mask),
             intrinsics=wire.intrinsics_to_msg(k),
+            completion_layers=layers,
         )
         if opts.include_depth:
-            reply.depth.CopyFrom(wire.encode_depth(_to_numpy(out.depth), opts.depth_encoding))
+            reply.depth.CopyFrom(wire.encode_depth(depth, opts.depth_encoding))
+        if opts.include_provenance:
+            reply.provenance.CopyFrom(wire.encode_provenance(provenance))
         if not opts.skip_generated:
             found = self.worker.find_generated(item.scene_id, item.c2w, t, k)
             if found is not None:

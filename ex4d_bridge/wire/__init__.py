@@ -18,6 +18,7 @@ module             what
 ``grid``           the DW-Mesh grid topology and unprojection, in numpy
 ``mesh_frame``     MeshFrame: a frame's DW-Mesh in compact form, and its rebuild
 ``layers``         CompletionLayerFrame: a completion layer in compact form, and its rebuild
+``provenance``     ProvenanceMap: where each pixel of a completed view came from
 ``mesh_msgpack``   a mesh's full buffers as msgpack (ExportMesh)
 ``bundle``         the scene bundle (ExportScene, bundle uploads)
 ``chunks``         files and bytes as FileChunk streams
@@ -82,9 +83,13 @@ from .poses import (
     system_from_wire,
     system_to_wire,
 )
+from .provenance import PROVENANCE_VALUES, decode_provenance, encode_provenance
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "PROVENANCE_VALUES",
+    "decode_provenance",
+    "encode_provenance",
     "DecodedLayer",
     "decode_layer_frame",
     "encode_layer_frame",

@@ -174,7 +174,7 @@ class GetJobResultRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class RecordWalkthroughRequest(_message.Message):
-    __slots__ = ("scene_id", "path", "width", "height", "fov_y_deg", "mask_style", "crf")
+    __slots__ = ("scene_id", "path", "width", "height", "fov_y_deg", "mask_style", "crf", "raw")
     SCENE_ID_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +182,7 @@ class RecordWalkthroughRequest(_message.Message):
     FOV_Y_DEG_FIELD_NUMBER: _ClassVar[int]
     MASK_STYLE_FIELD_NUMBER: _ClassVar[int]
     CRF_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
     scene_id: str
     path: PosePath
     width: int
@@ -189,4 +190,5 @@ class RecordWalkthroughRequest(_message.Message):
     fov_y_deg: float
     mask_style: _view_pb2.MaskStyle
     crf: int
-    def __init__(self, scene_id: _Optional[str] = ..., path: _Optional[_Union[PosePath, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fov_y_deg: _Optional[float] = ..., mask_style: _Optional[_Union[_view_pb2.MaskStyle, str]] = ..., crf: _Optional[int] = ...) -> None: ...
+    raw: bool
+    def __init__(self, scene_id: _Optional[str] = ..., path: _Optional[_Union[PosePath, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fov_y_deg: _Optional[float] = ..., mask_style: _Optional[_Union[_view_pb2.MaskStyle, str]] = ..., crf: _Optional[int] = ..., raw: _Optional[bool] = ...) -> None: ...
