@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="output directory (default: DIR)")
     add_model_arguments(p)
     add_sampling_arguments(p)
+    add_window_arguments(p)
     p.add_argument(
         "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
     )
@@ -288,6 +290,62 @@ def add_sampling_arguments(parser, title: str = "sampling") -> None:
     )
 
 
+def add_window_arguments(parser, title: str = "long clips") -> None:
+    """The long-clip flags (read back by ``window_options``), shared by `generate` and
+    `complete`."""
+    from .window_plan import DEFAULT_OVERLAP, LONG_CLIP_MODES
+
+    g = parser.add_argument_group(title)
+    g.add_argument(
+        "--long-clip",
+        default=None,
+        choices=LONG_CLIP_MODES,
+        help="a render longer than the model's frame count: sampled (the reference: sample it "
+        "down to the model's frames and map the result back) or windowed (generate every "
+        "frame in overlapping windows joined by a cross-fade); default sampled, windowed "
+        "when --window or --overlap is given",
+    )
+    g.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        metavar="N",
+        help="frames per window (4k+1; default the model's frame count, 49; implies windowed)",
+    )
+    g.add_argument(
+        "--overlap",
+        type=int,
+        default=None,
+        metavar="K",
+        help=f"frames two neighbouring windows share (default {DEFAULT_OVERLAP}; implies windowed)",
+    )
+    g.add_argument(
+        "--work-dir",
+        default=None,
+        metavar="DIR",
+        help="where finished windows are kept (one folder per render or path), "
+        "so a re-run after a crash or Ctrl-C skips them; a render's folder is removed once its "
+        "output is written (default: the output folder)",
+    )
+
+
+def window_options(args: argparse.Namespace):
+    """The :class:`~ex4d_bridge.generation.WindowOptions` of the long-clip flags."""
+    from .window_plan import WindowOptions
+
+    mode = args.long_clip
+    if mode is None:
+        windowed = args.window is not None or args.overlap is not None
+        mode = "windowed" if windowed else "sampled"
+    elif mode == "sampled" and (args.window is not None or args.overlap is not None):
+        raise InputError("--window and --overlap need --long-clip windowed (or no --long-clip)")
+    if args.work_dir is not None and mode != "windowed":
+        raise InputError("--work-dir keeps the windows of --long-clip windowed; add it")
+    options = WindowOptions(mode=mode, size=args.window, overlap=args.overlap)
+    options.check()
+    return options
+
+
 def sampling_params(args: argparse.Namespace):
     from .interface import SamplingParams
 
@@ -318,6 +376,7 @@ def run(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
     renders = find_renders(directory, args.trajectory_tag)
     sampling = sampling_params(args)
+    windows = window_options(args)
     out_dir = Path(args.out) if args.out else directory
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -349,7 +408,14 @@ def run(args: argparse.Namespace) -> int:
                 f"{colors.shape[1]} but {mask_path.name} is {masks.shape[0]} frames of "
                 f"{masks.shape[2]}x{masks.shape[1]}: re-render the trajectory"
             )
-        request = GenerationRequest(colors=colors, masks=masks, sampling=sampling)
+        work_dir = None
+        if windows.windowed:
+            # One folder per render: the windows of another render are never mixed in.
+            root = Path(args.work_dir) if args.work_dir else out_dir
+            work_dir = root / f"generated_{tag}.windows"
+        request = GenerationRequest(
+            colors=colors, masks=masks, sampling=sampling, windows=windows, work_dir=work_dir
+        )
         with tqdm(total=1, desc=f"generating {tag}", unit="step", disable=quiet) as bar:
 
             def progress(done: int, total: int, message: str, bar=bar) -> None:
@@ -359,5 +425,9 @@ def run(args: argparse.Namespace) -> int:
 
             frames = generate_views(completer, request, progress=progress)
         path = write_video(out_dir / f"generated_{tag}.mp4", frames, clip.fps)
-        say(f"{tag:>8}: {path} ({frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]})")
+        count, height, width = frames.shape[:3]
+        if work_dir is not None:
+            del frames  # a memory map of the work directory's output
+            shutil.rmtree(work_dir, ignore_errors=True)  # its windows are in the video now
+        say(f"{tag:>8}: {path} ({count} frames of {width}x{height})")
     return 0

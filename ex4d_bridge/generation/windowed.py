@@ -335,10 +335,12 @@ def generate_windowed(
 def _place(out, frames: np.ndarray, start: int, stop: int, end_before: int) -> None:
     """Write window frames [start, stop) into ``out``, cross-faded over [start, end_before)."""
     if end_before > start:
-        w = crossfade_weights(start, end_before)[:, None, None, None]
-        before = out.read(start, end_before).astype(np.float32)
-        new = np.asarray(frames[: end_before - start], dtype=np.float32)
-        blended = np.rint(before + w * (new - before))
-        out.write(start, np.clip(blended, 0, 255).astype(np.uint8))
+        before = out.read(start, end_before)
+        # One frame at a time: float temporaries of one frame, whatever the overlap.
+        for j, w in enumerate(crossfade_weights(start, end_before)):
+            old = before[j].astype(np.float32)
+            mixed = old + w * (np.asarray(frames[j], dtype=np.float32) - old)
+            before[j] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+        out.write(start, before)
     first_new = max(end_before, start)
     out.write(first_new, np.asarray(frames[first_new - start :]))

@@ -20,7 +20,11 @@ DEPTH_FILL_CHOICES = ("propagate", "aligned")
 
 def register(subparsers) -> None:
     from ...camera.coverage import COVERAGE_SETS
-    from ...generation.command import add_model_arguments, add_sampling_arguments
+    from ...generation.command import (
+        add_model_arguments,
+        add_sampling_arguments,
+        add_window_arguments,
+    )
     from ...geometry.options import BACKENDS
 
     p = subparsers.add_parser(
@@ -86,6 +90,7 @@ def register(subparsers) -> None:
     p.add_argument("--geometry-device", default=None, help="torch device for rendering, e.g. cuda")
     add_model_arguments(p)
     add_sampling_arguments(p, "sampling (EX-4D; as for `generate`)")
+    add_window_arguments(p, "long paths (as for `generate`)")
     p.add_argument(
         "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
     )
@@ -172,7 +177,7 @@ def choose_completer(args: argparse.Namespace, say=print):
 
 def run_complete(args: argparse.Namespace) -> int:
     from ...camera.coverage import coverage_paths
-    from ...generation.command import sampling_params
+    from ...generation.command import sampling_params, window_options
     from ...geometry import RenderOptions
     from ..model import Scene
     from .complete import complete_scene, generation_id, generator_name
@@ -198,6 +203,7 @@ def run_complete(args: argparse.Namespace) -> int:
         intrinsics=scene.intrinsics,
     )
     sampling = sampling_params(args)
+    windows = window_options(args)
     render = RenderOptions(
         backend=args.backend, mask_style="reference", device=args.geometry_device
     )
@@ -229,6 +235,8 @@ def run_complete(args: argparse.Namespace) -> int:
         progress=not quiet,
         resume=not args.force,
         stride=args.stride,
+        windows=windows,
+        work_dir=args.work_dir,
     )
     for p in report.paths:
         if p.status == "skipped":

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -44,6 +45,7 @@ from ...generation.interface import (
     SamplingParams,
     generate_views,
 )
+from ...generation.window_plan import WindowOptions
 from ...geometry import GENERATION_RENDER, RenderOptions, render_triangles
 from ..model import Scene
 from ..trajectory_render import render_intrinsics, render_trajectory
@@ -263,6 +265,8 @@ def complete_scene(
     cancel=None,
     resume: bool = True,
     stride: int = 1,
+    windows: WindowOptions | None = None,
+    work_dir: str | os.PathLike | None = None,
 ) -> CompletionReport:
     """Generate along ``paths``, lift and store the completions of ``scene``.
 
@@ -279,6 +283,10 @@ def complete_scene(
     generate and lift only every ``stride``-th pose of each path (and its last); the frames in
     between then borrow completions from the nearest completed frames when rendered (the
     compositing window), a cheaper, coarser completion for previews and the demo.
+    ``windows``: the long-clip mode of every path's generation (default ``sampled``, the
+    reference's; ``windowed`` generates every pose of a long path in overlapping windows).
+    ``work_dir``: where a windowed generation keeps its finished windows, one folder per
+    generation id (default ``SCENE_DIR/.generation-work``), removed once its layers are saved.
     """
     from ...generation.interface import FallbackCompleter
 
@@ -287,6 +295,8 @@ def complete_scene(
     completer = completer if completer is not None else FallbackCompleter()
     lift_options = lift_options if lift_options is not None else LiftOptions()
     sampling = sampling if sampling is not None else SamplingParams()
+    windows = windows if windows is not None else WindowOptions()
+    work_root = Path(work_dir) if work_dir is not None else directory / ".generation-work"
     gen_name = generator or generator_name(completer)
     check_cancel = _Cancel(cancel)
     if isinstance(stride, bool) or not isinstance(stride, int | np.integer) or stride < 1:
@@ -380,12 +390,16 @@ def complete_scene(
                     bar,
                     check_cancel,
                     int(stride),
+                    windows,
+                    work_root / gen if windows.windowed else None,
                 )
             )
             bar.base += _STAGES * n
             bar.at(bar.base)
     finally:
         bar.close()
+    if work_dir is None and work_root.is_dir() and not any(work_root.iterdir()):
+        work_root.rmdir()  # the default folder, emptied path by path
     report.seconds = time.perf_counter() - started
     return report
 
@@ -477,6 +491,8 @@ def _complete_path(
     bar: _Progress,
     cancel: _Cancel,
     stride: int = 1,
+    windows: WindowOptions = WindowOptions(),  # noqa: B008 - frozen
+    work_dir: Path | None = None,
 ) -> PathReport:
     n = len(traj)
     t0 = time.perf_counter()
@@ -491,7 +507,13 @@ def _complete_path(
     t1 = time.perf_counter()
     if cancel():
         raise Cancelled(f"completion was cancelled during path {traj.name!r}")
-    request = GenerationRequest(colors=views.colors, masks=views.masks, sampling=sampling)
+    request = GenerationRequest(
+        colors=views.colors,
+        masks=views.masks,
+        sampling=sampling,
+        windows=windows,
+        work_dir=work_dir,
+    )
     gen_progress = bar.stage(n, n, f"{traj.name}: generate")
     if isinstance(completer, PoseAwareCompleter) and hasattr(completer, "generate_along"):
         request.check()
@@ -539,6 +561,9 @@ def _complete_path(
         "masked_pixels": int((~views.masks).sum()),
     }
     save_completions(directory, gen, layers, meta)
+    if work_dir is not None:
+        del generated  # may be a memory map of the work directory's output
+        shutil.rmtree(work_dir, ignore_errors=True)  # the windows live on in the layers
     coverage.add(layers)
     t3 = time.perf_counter()
     return PathReport(
