@@ -111,6 +111,14 @@ def mesh_from_frame(frame: geometry_pb2.MeshFrame) -> GridMesh:
     return wire.decode_mesh_frame(frame)
 
 
+def layers_from_frame(frame: geometry_pb2.MeshFrame) -> list[wire.DecodedLayer]:
+    """Rebuild a MeshFrame's completion layers (``stream_geometry(include_completions=True)``):
+    each layer's visible faces in world coordinates, exactly as the library's ``layer_mesh``
+    builds them up to the depth encoding's error; see :func:`ex4d_bridge.wire.decode_layer_frame`.
+    """
+    return [wire.decode_layer_frame(layer) for layer in frame.layers]
+
+
 @dataclass
 class ViewFrame:
     """One decoded View reply."""
@@ -129,7 +137,14 @@ class ViewFrame:
     depth: np.ndarray | None = None
     generated: np.ndarray | None = None
     generated_job_id: str = ""
+    provenance: np.ndarray | None = None  # (H, W) uint8 Provenance, with include_provenance
+    completion_layers: int = 0  # the frame's completion layers (0: the colour is the raw render)
     received_s: float = field(default_factory=time.perf_counter)
+
+    @property
+    def holes(self) -> np.ndarray:
+        """(H, W) bool: pixels where neither the source nor a completion shows a surface."""
+        return ~self.mask
 
     @classmethod
     def from_reply(cls, r: view_pb2.ViewReply) -> ViewFrame:
@@ -154,6 +169,8 @@ class ViewFrame:
             depth=wire.decode_depth(r.depth) if r.HasField("depth") else None,
             generated=wire.decode_image(r.generated) if r.HasField("generated") else None,
             generated_job_id=r.generated_job_id,
+            provenance=wire.decode_provenance(r.provenance) if r.HasField("provenance") else None,
+            completion_layers=r.completion_layers,
         )
 
 
@@ -179,9 +196,14 @@ class ViewSession:
         color_encoding: str = "jpeg",
         jpeg_quality: int = 0,
         include_depth: bool = False,
+        depth_encoding: str = "uint16",
         mask_style: str = "face",
+        raw: bool = False,
+        include_provenance: bool = False,
         timeout: float | None = None,
     ) -> None:
+        """``raw``: the source DW-Mesh raster only (default: the completed render, source and
+        completion layers); ``include_provenance``: each frame's ``provenance`` map."""
         self.scene_id = scene_id
         self.system = coordinate_system
         self._template = view_pb2.ViewRequest(
@@ -192,7 +214,10 @@ class ViewSession:
                 color_encoding=_choice(_IMAGE_ENCODINGS, color_encoding, "colour encoding"),
                 jpeg_quality=jpeg_quality,
                 include_depth=include_depth,
+                depth_encoding=_choice(_DEPTH_ENCODINGS, depth_encoding, "depth encoding"),
                 mask_style=_choice(_MASK_STYLES, mask_style, "mask style"),
+                raw=raw,
+                include_provenance=include_provenance,
             ),
         )
         if intrinsics is not None:
@@ -446,9 +471,13 @@ class BridgeClient:
         color_encoding: str = "jpeg",
         jpeg_quality: int = 0,
         skip_occluded: bool = False,
+        include_completions: bool = False,
+        max_layers: int = 0,
         timeout: float | None = None,
     ) -> Iterator[geometry_pb2.MeshFrame]:
-        """One MeshFrame per frame; :func:`mesh_from_frame` rebuilds the mesh."""
+        """One MeshFrame per frame; :func:`mesh_from_frame` rebuilds the mesh.
+        ``include_completions``: each frame also carries its completion layers (up to
+        ``max_layers``, 0: all); :func:`layers_from_frame` rebuilds them."""
         req = geometry_pb2.StreamGeometryRequest(
             scene_id=scene_id,
             first_frame=first_frame,
@@ -457,6 +486,8 @@ class BridgeClient:
             color_encoding=_choice(_IMAGE_ENCODINGS, color_encoding, "colour encoding"),
             jpeg_quality=jpeg_quality,
             skip_occluded=skip_occluded,
+            include_completions=include_completions,
+            max_layers=max_layers,
         )
         return self.stub.StreamGeometry(req, metadata=self.metadata, timeout=timeout)
 
@@ -523,12 +554,17 @@ class BridgeClient:
         seed: int = 0,
         num_inference_steps: int = 0,
         guidance_scale: float = 0.0,
+        complete: bool = False,
+        coverage: str = "",
     ) -> jobs_pb2.Job:
         """Queue a generation job along a preset (``"orbit:90"``), a Trajectory or a pose
-        file; returns the job (``job_id``, ``state``, ``queue_position``)."""
+        file; returns the job (``job_id``, ``state``, ``queue_position``). ``complete``: fuse
+        the result into the scene (completion layers); ``coverage``: instead of one path,
+        generate and fuse a coverage set (``"walk"``, ``"walk-small"``, ``"orbit"``)."""
         req = jobs_pb2.SubmitGenerationRequest(
             scene_id=scene_id,
-            trajectory=pose_path_message(trajectory, coordinate_system),
+            complete=complete,
+            coverage=coverage,
             width=width,
             height=height,
             prompt=prompt,
@@ -537,6 +573,8 @@ class BridgeClient:
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
         )
+        if not coverage:
+            req.trajectory.CopyFrom(pose_path_message(trajectory, coordinate_system))
         return self.stub.SubmitGeneration(req, **self._kw())
 
     def get_job(self, job_id: str) -> jobs_pb2.Job:
@@ -595,10 +633,12 @@ class BridgeClient:
         mask_style: str = "face",
         crf: int = 0,
         frame_indices: np.ndarray | None = None,
+        raw: bool = False,
         timeout: float | None = None,
     ) -> dict[str, Path]:
         """Render a pose path into ``walkthrough.mp4`` plus ``walkthrough.poses.json`` (the
-        poses, pose-path format, in ``coordinate_system``) under ``out_dir``."""
+        poses, pose-path format, in ``coordinate_system``) under ``out_dir``: what View
+        shows, completed where the scene has completions (``raw``: the source raster only)."""
         req = jobs_pb2.RecordWalkthroughRequest(
             scene_id=scene_id,
             path=pose_path_message(path, coordinate_system, frame_indices),
@@ -607,6 +647,7 @@ class BridgeClient:
             fov_y_deg=fov_y_deg,
             mask_style=_choice(_MASK_STYLES, mask_style, "mask style"),
             crf=crf,
+            raw=raw,
         )
         chunks = self.stub.RecordWalkthrough(req, **self._kw(timeout or 3600))
         return _save_chunks(chunks, Path(out_dir))
@@ -675,6 +716,7 @@ __all__ = [
     "ViewFrame",
     "ViewSession",
     "job_state_name",
+    "layers_from_frame",
     "mesh_from_frame",
     "pose_message",
     "pose_path_message",
