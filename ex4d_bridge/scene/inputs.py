@@ -97,9 +97,11 @@ def load_clip(
     max_size: int | None = None,
     multiple_of: int = 16,
     progress: bool = False,
+    max_bytes: int | None = None,
 ):
     """A ``VideoClip`` from a path (every failure, a corrupt stream included, an
-    ``InputError``), a ``VideoClip`` (as is) or a (T, H, W, 3) uint8 array (at 30 fps)."""
+    ``InputError``; decoded frames over ``max_bytes`` a ``FrameBudgetError``, before they are
+    decoded), a ``VideoClip`` (as is) or a (T, H, W, 3) uint8 array (at 30 fps)."""
     from ..video import VideoClip, read_video
 
     if isinstance(video, VideoClip):
@@ -112,6 +114,7 @@ def load_clip(
                 max_size=max_size,
                 multiple_of=multiple_of,
                 progress=progress,
+                max_bytes=max_bytes,
             )
         except Ex4dError:
             raise

@@ -33,6 +33,7 @@ from .auth import TokenAuthInterceptor
 from .config import ServerConfig
 from .rpc import is_disk_full
 from .service import BridgeService
+from .store import make_private
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +203,19 @@ class BridgeServer:
 def _open_service(c: ServerConfig) -> BridgeService:
     """The service on its data dir; a full disk is one clear error, not a traceback."""
     try:
-        return BridgeService(c)
+        service = BridgeService(c)
+        # What the service's parts created with the process's umask (jobs.sqlite, ...).
+        make_private(service.store.root)
+        return service
     except (OSError, sqlite3.Error) as exc:
+        where = Path(c.data_dir).resolve()
         if is_disk_full(exc):
             raise Ex4dError(
-                f"cannot start: the disk holding the data directory {Path(c.data_dir).resolve()} "
-                "is full; free some space there or choose another --data-dir"
+                f"cannot start: the disk holding the data directory {where} is full; free some "
+                "space there or choose another --data-dir"
             ) from None
+        if isinstance(exc, sqlite3.Error):
+            raise Ex4dError(f"cannot start: the job database in {where} failed: {exc}") from None
         raise
 
 

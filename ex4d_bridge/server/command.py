@@ -84,6 +84,25 @@ def register(subparsers) -> None:
     )
     p.add_argument("--max-message-mib", type=float, default=8.0, help="largest request (8 MiB)")
     p.add_argument("--max-upload-mib", type=float, default=2048.0, help="largest upload")
+    p.add_argument(
+        "--max-scene-mib",
+        type=float,
+        default=1024.0,
+        help="largest scene an upload may decode to: frames x height x width x 7 bytes "
+        "(default 1024)",
+    )
+    p.add_argument(
+        "--max-calls",
+        type=int,
+        default=256,
+        help="calls in progress at once, counted after authentication (health never counts)",
+    )
+    p.add_argument(
+        "--stream-idle-s",
+        type=float,
+        default=60.0,
+        help="close View streams and uploads that send nothing for this long (default 60)",
+    )
     p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="less output")
     p.set_defaults(handler=run)
 
@@ -151,6 +170,9 @@ def build_config(args: argparse.Namespace):
         reflection=not args.no_reflection,
         max_receive_bytes=int(args.max_message_mib * MIB),
         max_upload_bytes=int(args.max_upload_mib * MIB),
+        max_scene_bytes=int(args.max_scene_mib * MIB),
+        max_concurrent_rpcs=args.max_calls,
+        stream_idle_s=args.stream_idle_s,
         render_workers=args.render_workers,
         torch_threads=args.torch_threads,
         render_backend=args.backend,

@@ -13,7 +13,9 @@ from typing import Any
 
 from .. import wire
 from ..errors import InputError
+from ..video.reader import FrameBudgetError
 from ..wire import scenes_pb2
+from .budget import SceneBudget
 from .config import ServerConfig
 from .errors import LimitError, PreconditionError
 from .messages import DEPTH_KIND, scene_info
@@ -24,6 +26,7 @@ from .store import SceneStore
 class SceneUploads:
     def __init__(self, config: ServerConfig, store: SceneStore, pool: ThreadPoolExecutor) -> None:
         self.config, self.store, self.pool = config, store, pool
+        self.budget = SceneBudget(config.max_scene_bytes, config.max_scene_frames)
 
     async def receive(self, request_iterator: AsyncIterator) -> scenes_pb2.SceneInfo:
         """Take one upload stream to a stored scene; the staging folder goes either way."""
@@ -98,6 +101,7 @@ class SceneUploads:
                 "downloaded)"
             )
         o = h.options
+        self.budget.check_num_frames(o.num_frames)
         if o.depth_kind not in scenes_pb2.DepthKind.values():
             raise InputError(f"unknown depth_kind {o.depth_kind}")
         for name in ("focal_px", "fov_x_deg", "depth_scale"):
@@ -113,7 +117,9 @@ class SceneUploads:
             path = staging / "bundle_chunk"
             if not path.is_file():
                 raise InputError("the bundle upload carried no bundle_chunk data")
-            scene, name, completions = self.store.scene_from_bundle(path.read_bytes())
+            scene, name, completions = self.store.scene_from_bundle(
+                path.read_bytes(), self.config.max_scene_bytes
+            )
             source = "bundle"
             name = h.options.name or name
         else:
@@ -135,7 +141,6 @@ class SceneUploads:
             raise InputError("the upload carried no video data")
         named = video.rename(staging / f"video{Path(h.filename).suffix.lower()}")
         o = h.options
-        clip = load_clip(named, o.num_frames or None, o.max_size or self.config.default_max_size)
         if h.has_depth:
             raw = staging / "depth_chunk"
             if not raw.is_file():
@@ -145,6 +150,8 @@ class SceneUploads:
             suffix = ".npz" if magic.startswith(b"PK") else ".npy" if magic == b"\x93NUMPY" else ""
             if not suffix:
                 raise InputError("depth must be a .npz or .npy file ([T, H, W] depth)")
+            # Headers first: depth that would not fit is refused before the video is decoded.
+            self.budget.check_depth_file(raw)
             depth = DepthSpec(
                 provided=raw.rename(staging / f"depth{suffix}"),
                 scale=o.depth_scale or 1.0,
@@ -152,6 +159,23 @@ class SceneUploads:
             )
         else:
             depth = DepthSpec(model=self.config.depth_model, device=self.config.device)
+        try:
+            clip = load_clip(
+                named,
+                o.num_frames or None,
+                o.max_size or self.config.default_max_size,
+                max_bytes=self.budget.frame_bytes,
+            )
+        except FrameBudgetError as exc:
+            raise LimitError(
+                f"{exc} (the server's scene limit is {self.config.max_scene_bytes} bytes of "
+                "frames and depth)"
+            ) from None
+        if clip.num_frames > self.config.max_scene_frames:
+            raise LimitError(
+                f"the video has {clip.num_frames} frames, over the server's limit of "
+                f"{self.config.max_scene_frames}; ask for fewer with options.num_frames"
+            )
         estimator = depth.estimator()
         k = None
         if h.HasField("intrinsics"):

@@ -2,7 +2,9 @@
 
 Frames are decoded as a stream and only the frames that are kept are converted, rotated and
 resized, into an array allocated once at its final size, so sampling 49 frames from a long
-4K clip holds 49 small frames, not the clip.
+4K clip holds 49 small frames, not the clip. With ``max_bytes`` the size of that array is
+checked before it is allocated (and again while decoding, for headers that understate the
+count), so a tiny file cannot expand to gigabytes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 from tqdm.auto import tqdm
 
-from ..errors import InputError
+from ..errors import Ex4dError, InputError
 from .clip import VideoClip, VideoInfo
 from .image_folder import IMAGE_EXTENSIONS, load_image, probe_image_folder
 from .output import SIZE_TAG
@@ -32,6 +34,27 @@ DEFAULT_FPS = 30.0
 # swscale's default yuv420p -> rgb path upsamples chroma crudely (mean error ~3 levels on smooth
 # colour); full horizontal chroma interpolation with accurate rounding brings it under 1.
 _TO_RGB = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
+class FrameBudgetError(Ex4dError):
+    """The decoded frames would exceed the caller's ``max_bytes`` (a server answers
+    RESOURCE_EXHAUSTED)."""
+
+
+def _check_budget(count: int, width: int, height: int, max_bytes: int | None, src: Path) -> None:
+    need = count * width * height * 3
+    if max_bytes is not None and need > max_bytes:
+        raise FrameBudgetError(
+            f"{src.name}: {count} frames of {width}x{height} would decode to {need} bytes, over "
+            f"the limit of {max_bytes}; ask for fewer frames or a smaller max_size"
+        )
+
+
+def _copies(indices: np.ndarray) -> dict[int, int]:
+    """How many times each source frame is kept (only the kept ones: a header may claim
+    billions of frames)."""
+    kept, counts = np.unique(indices, return_counts=True)
+    return dict(zip(kept.tolist(), counts.tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -198,18 +221,21 @@ def _decode_container(
     path: Path,
     layout: _ContainerLayout,
     pixel_format: str,
-    copies: np.ndarray | None,
+    copies: dict[int, int] | None,
     out_size: tuple[int, int] | None,
     progress: bool = False,
+    max_bytes: int | None = None,
 ) -> tuple[np.ndarray, int]:
     """Decode every frame, keeping ``copies[i]`` copies of frame i (all frames once if None).
 
     Returns the kept frames and how many frames the stream really held, which can differ from
-    the header's count; the caller then samples again with the true count.
+    the header's count; the caller then samples again with the true count. FrameBudgetError
+    when the kept frames (as rgb24) would exceed ``max_bytes``.
     """
     width, height = out_size if out_size is not None else (layout.info.width, layout.info.height)
     channels = (3,) if pixel_format == "rgb24" else ()
-    expected = layout.info.num_frames if copies is None else int(copies.sum())
+    expected = layout.info.num_frames if copies is None else sum(copies.values())
+    _check_budget(expected, width, height, max_bytes, path)
     out = np.empty((expected, height, width, *channels), dtype=np.uint8)
     extra: list[np.ndarray] = []
     position = 0
@@ -221,9 +247,11 @@ def _decode_container(
         for index, frame in enumerate(_decoded(path)):
             decoded = index + 1
             bar.update()
-            repeat = 1 if copies is None else (int(copies[index]) if index < len(copies) else 0)
+            repeat = 1 if copies is None else copies.get(index, 0)
             if repeat == 0:
                 continue
+            if position + repeat > expected:
+                _check_budget(position + repeat, width, height, max_bytes, path)
             image = _to_array(frame, layout, pixel_format, out_size)
             if position + repeat <= expected:
                 out[position : position + repeat] = image
@@ -257,22 +285,26 @@ def _read_container(
     size_args: dict[str, object],
     default_fps: float,
     progress: bool = False,
+    max_bytes: int | None = None,
 ) -> VideoClip:
     layout = _probe_container(path, default_fps)
     info = layout.info
     out_size = resolve_size(info.width, info.height, **size_args)
     if num_frames is None:
-        frames, _ = _decode_container(path, layout, "rgb24", None, out_size, progress)
+        frames, _ = _decode_container(path, layout, "rgb24", None, out_size, progress, max_bytes)
         return VideoClip(frames=frames, fps=info.fps, source=str(path))
+    _check_budget(num_frames, *out_size, max_bytes, path)
     total = info.num_frames
-    copies = np.bincount(uniform_indices(total, num_frames), minlength=total)
-    frames, decoded = _decode_container(path, layout, "rgb24", copies, out_size, progress)
+    copies = _copies(uniform_indices(total, num_frames))
+    frames, decoded = _decode_container(
+        path, layout, "rgb24", copies, out_size, progress, max_bytes
+    )
     if decoded != total:
         # The header's count was wrong (truncated file, edit lists): sample again, correctly.
         _log.warning("%s: header says %d frames but %d decoded", path, total, decoded)
         total = decoded
-        copies = np.bincount(uniform_indices(total, num_frames), minlength=total)
-        frames, _ = _decode_container(path, layout, "rgb24", copies, out_size, progress)
+        copies = _copies(uniform_indices(total, num_frames))
+        frames, _ = _decode_container(path, layout, "rgb24", copies, out_size, progress, max_bytes)
     fps = sampled_fps(info.fps, total, num_frames)
     return VideoClip(frames=frames, fps=fps, source=str(path))
 
@@ -283,10 +315,12 @@ def _read_folder(
     size_args: dict[str, object],
     default_fps: float,
     progress: bool = False,
+    max_bytes: int | None = None,
 ) -> VideoClip:
     info, files = probe_image_folder(folder, default_fps)
     width, height = resolve_size(info.width, info.height, **size_args)
     total = info.num_frames
+    _check_budget(total if num_frames is None else num_frames, width, height, max_bytes, folder)
     indices = np.arange(total) if num_frames is None else uniform_indices(total, num_frames)
     out = np.empty((len(indices), height, width, 3), dtype=np.uint8)
     cached_index, cached = -1, None
@@ -321,6 +355,7 @@ def read_video(
     size: tuple[int, int] | None = None,
     default_fps: float = DEFAULT_FPS,
     progress: bool = False,
+    max_bytes: int | None = None,
 ) -> VideoClip:
     """Read a video file (.mp4 .m4v .mov .webm .mkv .avi) or a folder of png/jpg frames.
 
@@ -334,7 +369,8 @@ def read_video(
     Rotation metadata (phone videos) is applied, so frames come out as a player shows them.
     Image folders are read in natural name order at ``default_fps``; all images must share
     one size. Every failure is an :class:`InputError` saying what is wrong. ``progress`` shows
-    a bar of the frames decoded (or images read).
+    a bar of the frames decoded (or images read). ``max_bytes``: the most the decoded frames
+    may take (checked before decoding; :class:`FrameBudgetError` beyond it).
     """
     if num_frames is not None:
         num_frames = check_num_frames(num_frames)
@@ -345,6 +381,6 @@ def read_video(
     size_args: dict[str, object] = {"max_size": max_size, "multiple_of": multiple_of, "size": size}
     p = _existing_path(path)
     if p.is_dir():
-        return _read_folder(p, num_frames, size_args, float(default_fps), progress)
+        return _read_folder(p, num_frames, size_args, float(default_fps), progress, max_bytes)
     _check_extension(p)
-    return _read_container(p, num_frames, size_args, float(default_fps), progress)
+    return _read_container(p, num_frames, size_args, float(default_fps), progress, max_bytes)
