@@ -23,6 +23,16 @@ namespace Ex4d.Bridge.Core
         /// are always kept in <see cref="DecodedMeshFrame.OccludedPacked"/>.</summary>
         public bool UnpackOccluded = true;
         public VertexSpace Space = VertexSpace.OpenCV;
+        /// <summary>Decode MeshFrame.layers into <see cref="DecodedMeshFrame.Layers"/> (a frame
+        /// without layers decodes to an empty set either way).</summary>
+        public bool DecodeLayers = true;
+        /// <summary>At most this many layers, in layer order (0: all): a quality tier's
+        /// limit, applied even if the server sent more.</summary>
+        public int MaxLayers;
+        /// <summary>Keep each layer's visible faces compacted and moved to the world on the
+        /// CPU (<see cref="DecodedLayer.Vertices"/>); off when a compute shader builds the
+        /// layer from its grid and pose.</summary>
+        public bool CompactLayers = true;
     }
 
     /// <summary>
@@ -72,8 +82,21 @@ namespace Ex4d.Bridge.Core
         public ImageEncoding ColorEncoding;
         public bool HasColor;
 
+        /// <summary>The frame's completion layers (empty unless the server sent them and
+        /// <see cref="MeshDecodeOptions.DecodeLayers"/> is set); owned by this buffer.
+        /// </summary>
+        public readonly DecodedLayerSet Layers = new DecodedLayerSet();
+
         public int NumVertices { get { return Width * Height + 1; } }
-        public int NumFaces { get { return Topology == null ? 0 : Topology.NumFaces; } }
+        public int NumFaces
+        {
+            get
+            {
+                if (Topology != null) return Topology.NumFaces;
+                // Layer grids carry no topology object (their size changes every frame).
+                return Width < 2 || Height < 2 ? 0 : (int)GridFanTopology.FaceCount(Width, Height);
+            }
+        }
     }
 
     /// <summary>
@@ -92,6 +115,7 @@ namespace Ex4d.Bridge.Core
         readonly MeshDecodeOptions _options;
         readonly DepthDecoder _depth;
         readonly PayloadDecoder _payload;
+        readonly CompletionLayerDecoder _layers;
         DecodedMeshFrame _front;
         DecodedMeshFrame _back = new DecodedMeshFrame();
 
@@ -103,6 +127,7 @@ namespace Ex4d.Bridge.Core
             var inflater = new ZlibInflater();
             _depth = new DepthDecoder(inflater);
             _payload = new PayloadDecoder(inflater);
+            _layers = new CompletionLayerDecoder(this);
         }
 
         public MeshDecodeOptions Options { get { return _options; } }
@@ -138,6 +163,17 @@ namespace Ex4d.Bridge.Core
 
         void DecodeInto(ref MeshFrameData frame, DecodedMeshFrame o)
         {
+            DecodeGrid(ref frame, o, false);
+            if (_options.DecodeLayers) _layers.DecodeAll(ref frame, o.Layers);
+            else o.Layers.Clear();
+        }
+
+        /// <summary>Decodes one grid into <paramref name="o"/> (no double-buffering).
+        /// A layer grid (<paramref name="layerGrid"/>) gets no cached topology, unpacked bits
+        /// or vertices: <see cref="CompletionLayerDecoder"/> reads what it needs directly.
+        /// </summary>
+        internal void DecodeGrid(ref MeshFrameData frame, DecodedMeshFrame o, bool layerGrid)
+        {
             if (frame.Topology != WireTopology.Unspecified && frame.Topology != WireTopology.GridFanV1)
                 throw new Ex4dFormatException("unknown topology " + (int)frame.Topology
                     + " (this client knows GRID_FAN_V1)");
@@ -160,13 +196,15 @@ namespace Ex4d.Bridge.Core
             if (frame.BorderPixels > 1)
                 throw new Ex4dFormatException("border of " + frame.BorderPixels
                     + " pixels is not supported (GRID_FAN_V1 has a one-pixel border)");
-            var topology = GridFanTopology.Get(w, h);
-            if (frame.NumVertices != 0 && frame.NumVertices != (ulong)topology.NumVertices)
+            var topology = layerGrid ? null : GridFanTopology.Get(w, h);
+            long numVertices = (long)w * h + 1;
+            long numFaces = GridFanTopology.FaceCount(w, h);
+            if (frame.NumVertices != 0 && frame.NumVertices != (ulong)numVertices)
                 throw new Ex4dFormatException("num_vertices " + frame.NumVertices
-                    + " does not match a " + w + "x" + h + " grid (" + topology.NumVertices + ")");
-            if (frame.NumFaces != 0 && frame.NumFaces != (ulong)topology.NumFaces)
+                    + " does not match a " + w + "x" + h + " grid (" + numVertices + ")");
+            if (frame.NumFaces != 0 && frame.NumFaces != (ulong)numFaces)
                 throw new Ex4dFormatException("num_faces " + frame.NumFaces
-                    + " does not match a " + w + "x" + h + " grid (" + topology.NumFaces + ")");
+                    + " does not match a " + w + "x" + h + " grid (" + numFaces + ")");
             bool hasColor = frame.Color.Width != 0 || frame.Color.Height != 0
                 || frame.Color.Data.Count != 0;
             if (hasColor && (frame.Color.Width != frame.Depth.Width
@@ -191,7 +229,7 @@ namespace Ex4d.Bridge.Core
             float farValue = DepthDecoder.FarValue(ref frame.Depth, frame.FarDepth);
             _depth.Decode(ref frame.Depth, o.Depth, farValue, "depth");
 
-            int faces = topology.NumFaces;
+            int faces = (int)numFaces;
             o.HasOccluded = frame.Occluded.Count != 0 || frame.Occluded.Data.Count != 0;
             if (o.HasOccluded)
             {
@@ -200,7 +238,7 @@ namespace Ex4d.Bridge.Core
                 int bytes = (faces + 7) / 8;
                 if (o.OccludedPacked.Length < bytes) o.OccludedPacked = new byte[bytes];
                 Buffer.BlockCopy(packed.Array, packed.Offset, o.OccludedPacked, 0, bytes);
-                if (_options.UnpackOccluded)
+                if (_options.UnpackOccluded && !layerGrid)
                 {
                     if (o.Occluded.Length < faces) o.Occluded = new byte[faces];
                     PayloadDecoder.Unpack(new ByteSlice(o.OccludedPacked, 0, bytes), faces,
@@ -244,8 +282,8 @@ namespace Ex4d.Bridge.Core
             }
             o.CapY *= sign;
 
-            o.HasVertices = _options.BuildVertices;
-            if (_options.BuildVertices)
+            o.HasVertices = _options.BuildVertices && !layerGrid;
+            if (o.HasVertices)
             {
                 int nv = 3 * (n + 1);
                 if (o.Vertices.Length < nv) o.Vertices = new float[nv];

@@ -17,8 +17,9 @@ namespace Ex4d.Bridge.Core
         public int Width;
         public int Height;
 
-        /// <summary>The DW-Mesh raster: RGB bytes (RAW_RGB) or encoded bytes (JPEG/PNG).
-        /// </summary>
+        /// <summary>The completed render (the source DW-Mesh composited with the scene's
+        /// completion layers; the raw raster when <see cref="CompletionLayers"/> is 0): RGB
+        /// bytes (RAW_RGB) or encoded bytes (JPEG/PNG).</summary>
         public ImageEncoding ColorEncoding;
         public byte[] ColorRgb = new byte[0];
         public bool HasColorRgb;
@@ -33,7 +34,17 @@ namespace Ex4d.Bridge.Core
         public float[] Depth = new float[0];
         public bool HasDepth;
 
-        /// <summary>The completed view, when a generation job has one for this pose.</summary>
+        /// <summary>Completion layers of this frame in the scene (0: the colour is the raw
+        /// render).</summary>
+        public uint CompletionLayers;
+
+        /// <summary>Width*Height <see cref="Core.Provenance"/> values, top row first (only when
+        /// the request asked for provenance).</summary>
+        public byte[] Provenance = new byte[0];
+        public bool HasProvenance;
+
+        /// <summary>The raw generated frame at exactly this pose, when a generation job has
+        /// one.</summary>
         public bool HasGenerated;
         public ImageEncoding GeneratedEncoding;
         public ByteSlice EncodedGenerated;
@@ -142,6 +153,17 @@ namespace Ex4d.Bridge.Core
                 _depth.Decode(ref r.Depth, o.Depth, far, "depth");
             }
 
+            o.CompletionLayers = r.CompletionLayers;
+            o.HasProvenance = r.HasProvenance;
+            if (r.HasProvenance)
+            {
+                if (r.Provenance.Width != r.Color.Width || r.Provenance.Height != r.Color.Height)
+                    throw new Ex4dFormatException("provenance is " + r.Provenance.Width + "x"
+                        + r.Provenance.Height + " but the colour is " + w + "x" + h);
+                if (o.Provenance.Length < n) o.Provenance = new byte[n];
+                DecodeProvenance(ref r.Provenance, o.Provenance, n);
+            }
+
             o.HasGenerated = r.HasGenerated;
             o.GeneratedJobId = r.GeneratedJobId;
             o.HasGeneratedRgb = false;
@@ -165,6 +187,33 @@ namespace Ex4d.Bridge.Core
                     o.HasGeneratedRgb = true;
                 }
             }
+        }
+
+        void DecodeProvenance(ref ProvenanceMapData map, byte[] output, int n)
+        {
+            map.Data.Validate("provenance");
+            if (map.Compression == Compression.None)
+            {
+                if (map.Data.Count != n)
+                    throw new Ex4dFormatException("provenance: expected " + n + " bytes (one "
+                        + "per pixel), got " + map.Data.Count);
+                Buffer.BlockCopy(map.Data.Array, map.Data.Offset, output, 0, n);
+            }
+            else if (map.Compression == Compression.Zlib)
+            {
+                _payload.Inflater.Inflate(map.Data, output, 0, n, "provenance");
+            }
+            else
+            {
+                throw new Ex4dFormatException("provenance: unknown compression "
+                    + (int)map.Compression);
+            }
+            // A value this client does not know would be drawn as something it is not.
+            for (int i = 0; i < n; i++)
+                if (output[i] > (byte)Core.Provenance.Nearby)
+                    throw new Ex4dFormatException("provenance: unknown value " + output[i]
+                        + " at pixel " + i + " (this client knows HOLE, SOURCE, COMPLETION, "
+                        + "NEARBY)");
         }
     }
 }

@@ -13,6 +13,11 @@ namespace Ex4d.Bridge.Core
     /// the header t,px,py,pz,qx,qy,qz,qw and one line per pose. Numbers are written in the
     /// shortest form that parses back to the same double, so the Python side reads exactly
     /// the recorded values. Poses are camera-to-world in <see cref="System"/>.
+    /// <para>What the user saw is noted with two keys the pose-path readers ignore (unknown
+    /// keys are allowed): "completed" (true when completion layers were drawn) and
+    /// "completion_layers" (the most layers drawn in one frame), so a replay
+    /// (RecordWalkthrough, `render --trajectory`) knows to render the completed scene, not the
+    /// raw DW-Mesh. Both are left out until <see cref="NoteLayersDrawn"/> was called.</para>
     /// </summary>
     public sealed class WalkthroughRecorder
     {
@@ -40,9 +45,26 @@ namespace Ex4d.Bridge.Core
 
         public int Count { get { return _count; } }
 
+        /// <summary>Whether the completion layers were drawn (null: not noted).</summary>
+        public bool? Completed { get; private set; }
+        /// <summary>The most completion layers drawn in one frame while recording.</summary>
+        public int CompletionLayers { get; private set; }
+
+        /// <summary>Notes that a frame was shown with <paramref name="layers"/> completion
+        /// layers drawn (0: the raw DW-Mesh only). Call once per sample or per shown frame.
+        /// </summary>
+        public void NoteLayersDrawn(int layers)
+        {
+            if (layers < 0) throw new Ex4dArgumentException("layer count must be >= 0");
+            if (layers > CompletionLayers) CompletionLayers = layers;
+            Completed = (Completed ?? false) || layers > 0;
+        }
+
         public void Clear()
         {
             _count = 0;
+            Completed = null;
+            CompletionLayers = 0;
         }
 
         /// <summary>Adds a pose with a time stamp in seconds (finite, never decreasing).
@@ -137,6 +159,10 @@ namespace Ex4d.Bridge.Core
             }
             if (FovYDeg.HasValue)
                 sb.Append(",\n \"fov_y_deg\": ").Append(FormatNumber(FovYDeg.Value));
+            if (Completed.HasValue)
+                sb.Append(",\n \"completed\": ").Append(Completed.Value ? "true" : "false")
+                    .Append(",\n \"completion_layers\": ")
+                    .Append(CompletionLayers.ToString(Inv));
             sb.Append(",\n \"poses\": [");
             for (int i = 0; i < _count; i++)
             {
@@ -176,6 +202,10 @@ namespace Ex4d.Bridge.Core
                     .Append(k.Width.ToString(Inv)).Append(' ').Append(k.Height.ToString(Inv))
                     .Append('\n');
             }
+            if (Completed.HasValue)
+                sb.Append("# completed=").Append(Completed.Value ? "true" : "false")
+                    .Append("\n# completion_layers=").Append(CompletionLayers.ToString(Inv))
+                    .Append('\n');
             sb.Append("t,px,py,pz,qx,qy,qz,qw\n");
             for (int i = 0; i < _count; i++)
             {

@@ -251,6 +251,71 @@ namespace Ex4d.Bridge.Core
         /// <summary>num_faces bits, or empty when the request set skip_occluded.</summary>
         public PackedBitsData Occluded;
         public ServerTimingsData Timings;
+        /// <summary>MeshFrame.layers (only when the request set include_completions): entries
+        /// [0, NumLayers) are this frame's completion layers in layer order. The array may be
+        /// longer (an adapter can reuse it); null means none.</summary>
+        public CompletionLayerFrameData[] Layers;
+        public int NumLayers;
+    }
+
+    /// <summary>ex4d.v1.PixelRegion: the pixel box x0 &lt;= x &lt; x1, y0 &lt;= y &lt; y1.
+    /// </summary>
+    public struct PixelRegionData
+    {
+        public uint X0, Y0, X1, Y1;
+
+        public PixelRegionData(uint x0, uint y0, uint x1, uint y1)
+        {
+            X0 = x0;
+            Y0 = y0;
+            X1 = x1;
+            Y1 = y1;
+        }
+
+        public int Width { get { return X1 > X0 ? (int)(X1 - X0) : 0; } }
+        public int Height { get { return Y1 > Y0 ? (int)(Y1 - Y0) : 0; } }
+    }
+
+    /// <summary>ex4d.v1.CompletionLayerFrame (geometry.proto): one completion layer of a
+    /// frame, the padded crop of a generated image as a grid mesh plus the generated camera.
+    /// The Has* flags say whether the message fields were present (proto3 sub-messages).
+    /// </summary>
+    public struct CompletionLayerFrameData
+    {
+        public uint LayerIndex;
+        public string Generation;
+        /// <summary>Camera-to-world of the generated camera (OpenCV axes as sent by the
+        /// server; any named system is accepted).</summary>
+        public PoseData Pose;
+        public bool HasPose;
+        /// <summary>The whole generated image's camera.</summary>
+        public IntrinsicsData Intrinsics;
+        public PixelRegionData Region;
+        public bool HasRegion;
+        /// <summary>The crop padded by one pixel, as a MeshFrame (its Layers are ignored).
+        /// </summary>
+        public MeshFrameData Mesh;
+        public bool HasMesh;
+    }
+
+    /// <summary>ex4d.v1.Provenance: where a pixel of a completed View came from.</summary>
+    public enum Provenance : byte
+    {
+        Hole = 0,
+        /// <summary>The source DW-Mesh's visible surface.</summary>
+        Source = 1,
+        /// <summary>A completion layer of the rendered frame.</summary>
+        Completion = 2,
+        /// <summary>A completion layer of a nearby frame.</summary>
+        Nearby = 3,
+    }
+
+    /// <summary>ex4d.v1.ProvenanceMap: one Provenance byte per pixel, row-major.</summary>
+    public struct ProvenanceMapData
+    {
+        public uint Width, Height;
+        public ByteSlice Data;
+        public Compression Compression;
     }
 
     /// <summary>ex4d.v1.ViewReply (view.proto).</summary>
@@ -267,10 +332,18 @@ namespace Ex4d.Bridge.Core
         /// <summary>Only when the request asked for depth.</summary>
         public DepthMapData Depth;
         public bool HasDepth;
+        /// <summary>The raw generated frame at exactly this pose, when a finished generation
+        /// job has one (the colour is the completed render).</summary>
         public ImageData Generated;
         public bool HasGenerated;
         public string GeneratedJobId;
         public IntrinsicsData Intrinsics;
         public ServerTimingsData Timings;
+        /// <summary>Only when ViewOptions.include_provenance was set.</summary>
+        public ProvenanceMapData Provenance;
+        public bool HasProvenance;
+        /// <summary>Completion layers of this frame in the scene (0: the colour is the raw
+        /// DW-Mesh render).</summary>
+        public uint CompletionLayers;
     }
 }

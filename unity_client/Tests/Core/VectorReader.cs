@@ -160,7 +160,53 @@ namespace Ex4d.Bridge.Core.Tests
             frame.Depth.Data = Embed(frame.Depth.Data);
             frame.Color.Data = Embed(frame.Color.Data);
             frame.Occluded.Data = Embed(frame.Occluded.Data);
+            object layers = Get(d, "layers");
+            if (layers != null)
+            {
+                var list = Arr(layers);
+                // One spare entry: NumLayers, not the array's length, counts.
+                frame.Layers = new CompletionLayerFrameData[list.Count + 1];
+                frame.NumLayers = list.Count;
+                for (int i = 0; i < list.Count; i++) frame.Layers[i] = Layer(list[i]);
+            }
             return frame;
+        }
+
+        public static PoseData Pose(object o)
+        {
+            var p = Obj(o);
+            return new PoseData(Vec(Get(p, "position")), Quat(Get(p, "rotation")),
+                (WireCoordinateSystem)(int)Num(p, "coordinate_system"));
+        }
+
+        /// <summary>A CompletionLayerFrame JSON object; absent keys are absent fields.</summary>
+        public static CompletionLayerFrameData Layer(object o)
+        {
+            var d = Obj(o);
+            var layer = new CompletionLayerFrameData
+            {
+                LayerIndex = U32(d, "layer_index"),
+                Generation = Str(d, "generation") ?? "",
+            };
+            if (Get(d, "pose") != null)
+            {
+                layer.Pose = Pose(d["pose"]);
+                layer.HasPose = true;
+            }
+            if (Get(d, "intrinsics") != null) layer.Intrinsics = Intrinsics(d["intrinsics"]);
+            if (Get(d, "region") != null)
+            {
+                var r = Obj(d["region"]);
+                layer.Region = new PixelRegionData(U32(r, "x0"), U32(r, "y0"), U32(r, "x1"),
+                    U32(r, "y1"));
+                layer.HasRegion = true;
+            }
+            if (Get(d, "mesh") != null)
+            {
+                layer.Mesh = MeshFrame(d["mesh"]);
+                layer.HasMesh = true;
+            }
+            return layer;
         }
 
         public static ViewReplyData ViewReply(object o)
@@ -190,6 +236,19 @@ namespace Ex4d.Bridge.Core.Tests
             {
                 r.Generated = Image(Get(d, "generated"));
                 r.HasGenerated = true;
+            }
+            r.CompletionLayers = U32(d, "completion_layers");
+            if (Get(d, "provenance") != null)
+            {
+                var p = Obj(d["provenance"]);
+                r.Provenance = new ProvenanceMapData
+                {
+                    Width = U32(p, "width"),
+                    Height = U32(p, "height"),
+                    Compression = (Compression)(int)Num(p, "compression"),
+                    Data = Embed(new ByteSlice(Bytes(Get(p, "data")))),
+                };
+                r.HasProvenance = true;
             }
             return r;
         }
