@@ -79,6 +79,58 @@ def grid_meshes() -> dict[str, object]:
     }
 
 
+def _certificate(common_name: str, ca: bool):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("10.0.0.5"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def tls_vectors() -> dict:
+    """A self-signed server certificate (what ``--tls-cert`` serves), its key, and a CA bundle
+    as CA tools write them (comments between blocks, CRLF line ends), with the bundle's
+    certificates re-encoded by ``cryptography`` as the expected normalised form."""
+    from cryptography.hazmat.primitives import serialization
+
+    server, key = _certificate("ex4d-bridge server", ca=False)
+    ca1, _ = _certificate("Private CA 1", ca=True)
+    ca2, _ = _certificate("Private CA 2", ca=True)
+    pem = serialization.Encoding.PEM
+    ca_pems = [c.public_bytes(pem).decode("ascii") for c in (ca1, ca2)]
+    bundle = "# Private CA 1\n" + ca_pems[0] + "\n# Private CA 2 (issued 2026)\n" + ca_pems[1]
+    return {
+        "certificate_pem": server.public_bytes(pem).decode("ascii"),
+        "key_pem": key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii"),
+        "bundle_pem": bundle.replace("\n", "\r\n"),
+        "bundle_normalized": "".join(ca_pems),
+    }
+
+
 def build_review_vectors() -> dict:
     grids = []
     for name, mesh in grid_meshes().items():
@@ -87,7 +139,9 @@ def build_review_vectors() -> dict:
     # Without occluded bits every vertex is visible and nothing is hidden.
     vec = uv.mesh_frame_vector("no_bits", grid_meshes()["step_edges"], occluded="skip", color="raw")
     grids.append({"name": "no_bits", "frame": vec["frame"], "strides": STRIDES})
-    return {"grids": grids}
+    _meshes, _topologies, m0 = uv.mesh_vectors()
+    views, _bad = uv.view_vectors(m0)
+    return {"grids": grids, "tls": tls_vectors(), "view_replies": views}
 
 
 def _sample_positions(n_fine: int, stride: int) -> np.ndarray:
@@ -177,7 +231,7 @@ def test_review_core_checks_pass(review_run):
     assert proc.returncode == 0, report
     assert re.search(r"OK: \d+ checks, 0 failed", proc.stdout), report
     groups = _groups(proc.stdout)
-    expected = {"grids", "kernels"}
+    expected = {"grids", "kernels", "stream_tasks", "tls", "color_transport", "background_views"}
     assert expected <= set(groups), groups
     assert all(groups[g] > 0 for g in expected), groups
 

@@ -43,6 +43,17 @@ namespace Ex4d.Bridge.Net
         [Tooltip("Scene to show; empty: the newest scene on the server.")]
         public string sceneId = "";
 
+        [Header("TLS (https:// addresses)")]
+        [Tooltip("PEM certificate(s) to trust instead of the public roots: the server's own "
+            + "self-signed certificate (its --tls-cert file) or the private CA that issued it.")]
+        public TextAsset rootCertificates;
+        [Tooltip("The same as PEM text (e.g. set from code); used when rootCertificates is empty.")]
+        [TextArea(2, 6)]
+        public string rootCertificatesPem = "";
+        [Tooltip("DEVELOPMENT ONLY: accept any server certificate. Refused in release builds; "
+            + "anyone on the network path can pose as the server and read the token.")]
+        public bool skipCertificateVerificationInDevelopment;
+
         [Header("Geometry (StreamGeometry)")]
         public bool streamGeometry = true;
         public DepthEncoding depthEncoding = DepthEncoding.Uint16Inverse;
@@ -80,6 +91,10 @@ namespace Ex4d.Bridge.Net
         CancellationTokenSource _cts;
         Task _loop;
         volatile ViewSettings _viewSettings;
+        // Mesh colour to request (the budget may turn JPEG/PNG into raw RGB), set on the main
+        // thread, read by the network thread.
+        volatile int _meshColorEncoding = (int)ImageEncoding.Jpeg;
+        TlsTrustPlan _tls;
 
         // Guarded by _gate (written by the network tasks, read by the main thread).
         double _sceneFps;
@@ -160,6 +175,25 @@ namespace Ex4d.Bridge.Net
         {
             if (player == null) player = FindFirstObjectByType<Ex4dScenePlayer>();
             UpdateViewSettings();
+            // Checked here, on the main thread (TextAsset and build flags are main-thread
+            // APIs): a TLS mistake is reported once instead of failing every reconnect.
+            try
+            {
+                string pem = rootCertificates != null ? rootCertificates.text : rootCertificatesPem;
+                _tls = TlsTrust.Resolve(address, pem, skipCertificateVerificationInDevelopment,
+                    Application.isEditor || Debug.isDebugBuild);
+            }
+            catch (Ex4dArgumentException e)
+            {
+                Debug.LogError("[Ex4d] " + e.Message, this);
+                lock (_gate)
+                {
+                    _state = Ex4dConnectionState.Disabled;
+                    _lastError = e.Message;
+                }
+                return;
+            }
+            if (_tls.Warning != null) Debug.LogWarning("[Ex4d] " + _tls.Warning, this);
             _cts = new CancellationTokenSource();
             var cancel = _cts.Token;
             // Off the main thread from the start: nothing here may need Unity's context.
@@ -206,7 +240,12 @@ namespace Ex4d.Bridge.Net
         void UpdateViewSettings()
         {
             int w = Math.Max(1, viewWidth), h = Math.Max(1, viewHeight);
-            int maxSide = player != null && player.isActiveAndEnabled ? player.Budget.maxViewSide : 0;
+            bool budgeted = player != null && player.isActiveAndEnabled;
+            int maxSide = budgeted ? player.Budget.maxViewSide : 0;
+            // Standalone tiers: no image decoding on the main thread, so raw RGB (zlib).
+            bool rawColor = budgeted && player.Budget.rawColor;
+            _meshColorEncoding = (int)ColorTransport.ForRequest(meshColorEncoding, rawColor);
+            var viewColor = ColorTransport.ForRequest(viewColorEncoding, rawColor);
             if (maxSide > 0 && Math.Max(w, h) > maxSide)
             {
                 double scale = (double)maxSide / Math.Max(w, h);
@@ -218,7 +257,7 @@ namespace Ex4d.Bridge.Net
             var current = _viewSettings;
             if (current != null && current.Width == w
                 && current.Height == h && current.FovYDegrees == fov
-                && current.ColorEncoding == viewColorEncoding
+                && current.ColorEncoding == viewColor
                 && current.JpegQuality == viewJpegQuality
                 && current.MaskStyle == (int)maskStyle
                 && current.IncludeGenerated == includeGeneratedViews)
@@ -228,7 +267,7 @@ namespace Ex4d.Bridge.Net
                 Width = w,
                 Height = h,
                 FovYDegrees = fov,
-                ColorEncoding = viewColorEncoding,
+                ColorEncoding = viewColor,
                 JpegQuality = viewJpegQuality,
                 MaskStyle = (int)maskStyle,
                 IncludeGenerated = includeGeneratedViews,
@@ -305,6 +344,11 @@ namespace Ex4d.Bridge.Net
         GrpcChannel CreateChannel()
         {
             var handler = new YetAnotherHttpHandler { Http2Only = true };
+            var tls = _tls;
+            if (tls.Mode == TlsTrustMode.CustomRoots)
+                handler.RootCertificates = tls.RootCertificatesPem; // replaces the public roots
+            else if (tls.Mode == TlsTrustMode.SkipVerification)
+                handler.SkipCertificateVerification = true;
             return GrpcChannel.ForAddress(address, new GrpcChannelOptions
             {
                 HttpHandler = handler,
@@ -358,10 +402,10 @@ namespace Ex4d.Bridge.Net
                 try
                 {
                     // Geometry ends normally once every frame arrived; views run until the
-                    // connection ends.
-                    Task first = await Task.WhenAny(geometry, views).ConfigureAwait(false);
-                    await first.ConfigureAwait(false);
-                    if (first == geometry) await views.ConfigureAwait(false);
+                    // connection ends. The first failure cancels the other stream, which is
+                    // awaited too, so its (cancellation) exception never goes unobserved.
+                    await StreamTasks.WhenBothOrFirstFailureAsync(geometry, views, linked.Cancel)
+                        .ConfigureAwait(false);
                 }
                 finally
                 {
@@ -381,7 +425,7 @@ namespace Ex4d.Bridge.Net
             {
                 SceneId = scene,
                 DepthEncoding = (Wire.DepthEncoding)(int)depthEncoding,
-                ColorEncoding = (Wire.ImageEncoding)(int)meshColorEncoding,
+                ColorEncoding = (Wire.ImageEncoding)_meshColorEncoding,
                 JpegQuality = (uint)meshJpegQuality,
             };
             using (var call = client.StreamGeometry(request, headers, null, cancel))
@@ -401,14 +445,21 @@ namespace Ex4d.Bridge.Net
             string scene;
             lock (_gate) scene = _activeScene;
             using (var call = client.View(headers, null, cancel))
+            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel))
             {
                 var requests = call.RequestStream;
                 Task writer = _poses.RunAsync(
                     (pose, ct) => requests.WriteAsync(
                         ProtoAdapter.ToRequest(pose, _viewSettings, scene)),
-                    cancel);
-                Task reader = ReadViewsAsync(call.ResponseStream, cancel);
-                Task first = await Task.WhenAny(writer, reader).ConfigureAwait(false);
+                    linked.Token);
+                Task reader = ReadViewsAsync(call.ResponseStream, linked.Token);
+                // Whichever ends first ends the call; the other is stopped (its token, and
+                // disposing the call cancels a pending write) and awaited before we go on.
+                Task first = await StreamTasks.FirstToEndAsync(writer, reader, () =>
+                {
+                    linked.Cancel();
+                    call.Dispose();
+                }).ConfigureAwait(false);
                 await first.ConfigureAwait(false);
                 throw new IOException("the server closed the View stream");
             }

@@ -16,10 +16,11 @@ namespace Ex4d.Bridge
 
     /// <summary>
     /// Shows the novel views the server renders for the poses sent: a head-locked panel (or
-    /// any renderer you assign) textured with the newest ViewReply. The reply is decoded with
-    /// the core's ViewReplyDecoder (JPEG bytes go to Texture2D.LoadImage, RAW_RGB and the mask
-    /// are copied into the textures' own memory); a malformed reply is skipped and the last
-    /// good view stays.
+    /// any renderer you assign) textured with the newest ViewReply. The reply is decoded on a
+    /// worker thread by the core's BackgroundViewDecoder (RAW_RGB colour and the mask are
+    /// inflated there and copied into the textures' own memory; only JPEG/PNG bytes still go to
+    /// Texture2D.LoadImage here, which is why standalone tiers ask for raw RGB); a malformed
+    /// reply is skipped and the last good view stays.
     /// </summary>
     public sealed class Ex4dNovelViewPresenter : MonoBehaviour
     {
@@ -41,7 +42,9 @@ namespace Ex4d.Bridge
         public Vector3 panelOffset = new Vector3(0.32f, -0.18f, 1.0f);
         public float panelHeight = 0.3f;
 
-        readonly ViewReplyDecoder _decoder = new ViewReplyDecoder { MaskOn = 255 };
+        BackgroundViewDecoder _decoder;
+        DecodedView _current;
+        long _seenErrors;
         TextureSlot _view;
         TextureSlot _mask;
         Material _material;
@@ -49,12 +52,14 @@ namespace Ex4d.Bridge
         double _lastErrorLog = double.NegativeInfinity;
 
         /// <summary>The newest view shown (null before the first).</summary>
-        public DecodedView Current { get { return _decoder.Current; } }
-        public long RejectedViews { get { return _decoder.RejectedCount; } }
+        public DecodedView Current { get { return _current; } }
+        public long RejectedViews { get { return _decoder == null ? 0 : _decoder.ErrorCount; } }
 
         void OnEnable()
         {
             if (source == null) source = Ex4dBridgeSource.FindDefault();
+            _decoder = new BackgroundViewDecoder(255);
+            _seenErrors = 0;
             _view = new TextureSlot("Ex4d novel view", false);
             _mask = new TextureSlot("Ex4d novel view mask", true);
             var shader = Resources.Load<Shader>("Ex4d/Ex4dNovelView");
@@ -67,6 +72,8 @@ namespace Ex4d.Bridge
 
         void OnDisable()
         {
+            if (_decoder != null) _decoder.Dispose();
+            _decoder = null;
             if (_view != null) _view.Dispose();
             if (_mask != null) _mask.Dispose();
             UnityObjects.Destroy(_material);
@@ -96,25 +103,30 @@ namespace Ex4d.Bridge
         {
             if (source == null) return;
             ViewReplyData reply;
-            if (!source.TryTakeView(out reply)) return;
+            if (source.TryTakeView(out reply)) _decoder.Request(reply);
             DecodedView view;
-            try
+            if (_decoder.TryAcquire(out view, out reply))
             {
-                view = _decoder.Decode(ref reply);
-            }
-            catch (Ex4dFormatException e)
-            {
-                double now = Ex4dClock.NowSeconds;
-                if (now - _lastErrorLog > 5.0)
+                try
                 {
-                    Debug.LogWarning("[Ex4d] view reply rejected, keeping the last view: "
-                        + e.Message, this);
-                    _lastErrorLog = now;
+                    Show(view);
+                    _current = view;
                 }
-                return;
+                finally
+                {
+                    _decoder.Release();
+                }
+                source.ReportViewShown(reply);
             }
-            Show(view);
-            source.ReportViewShown(reply);
+            long errors = _decoder.ErrorCount;
+            double now = Ex4dClock.NowSeconds;
+            if (errors != _seenErrors && now - _lastErrorLog > 5.0)
+            {
+                Debug.LogWarning("[Ex4d] " + (errors - _seenErrors) + " view reply(s) rejected, "
+                    + "keeping the last view: " + _decoder.LastError, this);
+                _seenErrors = errors;
+                _lastErrorLog = now;
+            }
         }
 
         void Show(DecodedView v)

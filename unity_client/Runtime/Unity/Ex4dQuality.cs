@@ -33,6 +33,11 @@ namespace Ex4d.Bridge
         public float maxPosesPerSecond;
         [Tooltip("Build vertices with the compute shader (else on the CPU).")]
         public bool useComputeShader;
+        [Tooltip("Ask for raw RGB colour (zlib-compressed by the server) instead of JPEG/PNG for "
+            + "mesh frames and views: the core inflates it on a worker thread, so the main "
+            + "thread never decodes an image (Texture2D.LoadImage costs several ms per frame on "
+            + "a standalone headset). Costs several times JPEG's bytes on the link.")]
+        public bool rawColor;
 
         public static Ex4dQualityBudget For(Ex4dQualityTier tier)
         {
@@ -47,6 +52,7 @@ namespace Ex4d.Bridge
                         maxMeshFramesPerSecond = 30,
                         maxPosesPerSecond = 72,
                         useComputeShader = true,
+                        rawColor = true,
                     };
                 case Ex4dQualityTier.StandaloneLow:
                     return new Ex4dQualityBudget
@@ -56,6 +62,7 @@ namespace Ex4d.Bridge
                         maxMeshFramesPerSecond = 15,
                         maxPosesPerSecond = 36,
                         useComputeShader = true,
+                        rawColor = true,
                     };
                 default:
                     return new Ex4dQualityBudget
@@ -65,6 +72,7 @@ namespace Ex4d.Bridge
                         maxMeshFramesPerSecond = 0,
                         maxPosesPerSecond = 0,
                         useComputeShader = true,
+                        rawColor = false,
                     };
             }
         }
