@@ -68,6 +68,10 @@ _MESH_FORMATS = {
     "ply": geometry_pb2.MESH_FORMAT_PLY,
 }
 _MASK_STYLES = {"face": view_pb2.MASK_STYLE_FACE, "reference": view_pb2.MASK_STYLE_REFERENCE}
+_LONG_CLIP = {
+    "sampled": jobs_pb2.LONG_CLIP_MODE_SAMPLED,
+    "windowed": jobs_pb2.LONG_CLIP_MODE_WINDOWED,
+}
 _DEPTH_KINDS = {
     "depth": scenes_pb2.DEPTH_KIND_DEPTH,
     "disparity": scenes_pb2.DEPTH_KIND_DISPARITY,
@@ -556,15 +560,22 @@ class BridgeClient:
         guidance_scale: float = 0.0,
         complete: bool = False,
         coverage: str = "",
+        long_clip: str = "sampled",
+        window_overlap: int = 0,
     ) -> jobs_pb2.Job:
         """Queue a generation job along a preset (``"orbit:90"``), a Trajectory or a pose
         file; returns the job (``job_id``, ``state``, ``queue_position``). ``complete``: fuse
         the result into the scene (completion layers); ``coverage``: instead of one path,
-        generate and fuse a coverage set (``"walk"``, ``"walk-small"``, ``"orbit"``)."""
+        generate and fuse a coverage set (``"walk"``, ``"walk-small"``, ``"orbit"``).
+        ``long_clip``: ``"sampled"`` (the reference: a long path sampled down to the model's
+        frames) or ``"windowed"`` (every pose, in overlapping windows of ``window_overlap``
+        shared frames, 0: the library's default)."""
         req = jobs_pb2.SubmitGenerationRequest(
             scene_id=scene_id,
             complete=complete,
             coverage=coverage,
+            long_clip=_choice(_LONG_CLIP, long_clip, "long-clip mode"),
+            window_overlap=window_overlap,
             width=width,
             height=height,
             prompt=prompt,

@@ -289,3 +289,29 @@ def test_provenance_maps_round_trip_and_refuse_bad_values():
     bad.data = bytes([0, 1, 2, 9])
     with pytest.raises(Exception, match="not a Provenance"):
         wire.decode_provenance(bad)
+
+
+def test_a_long_path_is_generated_in_windows_over_grpc(client, uploaded, tmp_path):
+    """60 poses with the classical fallback (49-frame windows): every pose is generated."""
+    from ex4d_bridge.camera import Trajectory
+    from ex4d_bridge.video import read_video
+
+    scene_id, _ = uploaded
+    poses = np.stack(
+        [
+            look_at(np.array([0.2 * np.sin(i / 9), 0.0, 0.0]), np.array([0.0, 0.0, 3.0]))
+            for i in range(60)
+        ]
+    )
+    job = client.submit_generation(
+        scene_id, Trajectory(poses, name="long"), long_clip="windowed", window_overlap=6
+    )
+    final = list(client.watch_job(job.job_id, timeout=300))[-1]
+    assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error
+    out = client.download_job_result(final.job_id, tmp_path)
+    video = next(p for p in out.values() if p.suffix == ".mp4")
+    assert len(read_video(video).frames) == 60
+    with pytest.raises(grpc.RpcError) as err:
+        client.submit_generation(scene_id, "orbit:30", window_overlap=4)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "window_overlap" in err.value.details()

@@ -46,6 +46,7 @@ from ..generation import (
     GenerationRequest,
     NovelViewCompleter,
     SamplingParams,
+    WindowOptions,
     generate_views,
 )
 from ..geometry import RenderOptions
@@ -215,9 +216,11 @@ class GenerationParams:
     complete: bool = False
     coverage: tuple[Trajectory, ...] = ()
     coverage_name: str = ""
+    windows: WindowOptions = WindowOptions()
 
     def __post_init__(self) -> None:
         self.sampling.check()  # a bad value fails the RPC, not a queued job
+        self.windows.check()
         if (self.trajectory is None) == (not self.coverage):
             raise InputError("a generation needs either a trajectory or a coverage set")
 
@@ -235,6 +238,7 @@ class GenerationParams:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"scene_id": self.scene_id, **asdict(self.sampling)}
+        out["windows"] = asdict(self.windows)
         if self.trajectory is not None:
             out["trajectory"] = self.trajectory.to_json_dict("opencv")
         if self.coverage:
@@ -297,8 +301,9 @@ class GenerationWorker:
         # Told the scene id whenever a job stored completions (the View cache reloads it).
         self.on_completions = on_completions
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in self.jobs_dir.glob(".staging-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        for pattern in (".staging-*", ".work-*"):
+            for leftover in self.jobs_dir.glob(pattern):
+                shutil.rmtree(leftover, ignore_errors=True)
         self._spec, self.allow_fallback = completer, allow_fallback
         self._completer: NovelViewCompleter | None = None
         # Generation inputs always get reference-shaped masks; backend and device come from here.
@@ -583,6 +588,12 @@ class GenerationWorker:
             )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(self._work_dir(job_id), ignore_errors=True)
+
+    def _work_dir(self, job_id: str) -> Path:
+        """Where a windowed generation keeps finished windows while the job runs (a job is
+        not resumed across restarts: it ends INTERRUPTED, so the folder goes with it)."""
+        return self.jobs_dir / f".work-{job_id}"
 
     def _progress(self, job_id: str, what: str) -> Callable[[int, int], None]:
         def report(done: int, total: int, message: str | None = None) -> None:
@@ -610,7 +621,11 @@ class GenerationWorker:
         # The library's one generation call, as the CLI's `generate` makes it: image
         # conditioning on the masked render's frame 0, the preset's frame count and size.
         request = GenerationRequest(
-            colors=views.colors, masks=views.masks, sampling=params.sampling
+            colors=views.colors,
+            masks=views.masks,
+            sampling=params.sampling,
+            windows=params.windows,
+            work_dir=self._work_dir(job_id) if params.windows.windowed else None,
         )
         out = generate_views(
             completer, request, progress=self._progress(job_id, "generating"), cancel=cancel
@@ -698,6 +713,8 @@ class GenerationWorker:
                 sampling=params.sampling,
                 render_options=replace(self.render_options, mask_style="reference"),
                 generator=generator_name(completer),
+                windows=params.windows,
+                work_dir=self._work_dir(job_id),
                 progress=overall,
                 cancel=cancel,
                 resume=bool(params.coverage),

@@ -13,6 +13,7 @@ from .. import wire
 from ..camera import Intrinsics, Trajectory, parse_trajectory, pose_from_wire
 from ..camera.coverage import COVERAGE_SETS, coverage_set
 from ..errors import InputError
+from ..generation.window_plan import WindowOptions
 from ..scene.completion.store import CompletionInfo
 from ..wire import jobs_pb2, scenes_pb2, view_pb2
 from .errors import LimitError
@@ -172,6 +173,26 @@ def coverage_from_msg(
     return tuple(replace(p, intrinsics=k) for p in paths)
 
 
+LONG_CLIP = {
+    jobs_pb2.LONG_CLIP_MODE_UNSPECIFIED: "sampled",
+    jobs_pb2.LONG_CLIP_MODE_SAMPLED: "sampled",
+    jobs_pb2.LONG_CLIP_MODE_WINDOWED: "windowed",
+}
+
+
+def windows_from_msg(mode: int, overlap: int) -> WindowOptions:
+    """The long-clip mode of a SubmitGeneration request (checked)."""
+    if mode not in LONG_CLIP:
+        raise InputError(f"unknown long_clip mode {mode}: use SAMPLED or WINDOWED")
+    if LONG_CLIP[mode] == "sampled":
+        if overlap:
+            raise InputError("window_overlap applies to LONG_CLIP_MODE_WINDOWED only")
+        return WindowOptions()
+    windows = WindowOptions("windowed", overlap=int(overlap) or None)
+    windows.check()
+    return windows
+
+
 def check_completion_path(traj: Trajectory, rec: SceneRecord) -> None:
     """A path whose result is lifted into completions must name a source frame per pose: pose
     i shows frame i (or its time stamp's frame), so at most one pose per frame."""
@@ -201,6 +222,7 @@ __all__ = [
     "check_completion_path",
     "completion_summary",
     "coverage_from_msg",
+    "windows_from_msg",
     "frame_for",
     "job_msg",
     "output_intrinsics",

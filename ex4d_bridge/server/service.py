@@ -41,6 +41,7 @@ from .messages import (
     output_intrinsics,
     path_from_msg,
     scene_info,
+    windows_from_msg,
 )
 from .rpc import remove_tree, rpc_errors, run_in_pool
 from .store import SceneRecord, SceneStore, check_scene_id
@@ -303,6 +304,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             complete=bool(request.complete),
             coverage=coverage,
             coverage_name=request.coverage,
+            windows=windows_from_msg(request.long_clip, request.window_overlap),
         )
         return job_msg(await asyncio.to_thread(self.worker.submit, params))
 
