@@ -322,6 +322,7 @@ PLUGIN_COMMANDS = (
     "ex4d_bridge.scene.completion.command",
     "ex4d_bridge.server.command",
     "ex4d_bridge.training.command",
+    "ex4d_bridge.web.command",
 )
 
 
