@@ -87,6 +87,9 @@ class ServerConfig:
     allow_fallback: bool = True
     scene_cache: int = 4
     mesh_cache: int = 32
+    # Memory for scenes held with their completion layers for View and StreamGeometry
+    # (least recently used scenes are dropped past it; one scene is always kept).
+    completion_cache_bytes: int = 2 << 30
     # Seconds a stopping server gives running calls to finish.
     grace_s: float = 2.0
 

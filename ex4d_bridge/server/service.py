@@ -28,7 +28,7 @@ from ..scene import render_trajectory, save_walkthrough
 from ..scene.completion import CompletionInfo, list_completions, render_completed_trajectory
 from ..scene.completion.layers import layer_grid
 from ..wire import bridge_pb2_grpc, common_pb2, geometry_pb2, jobs_pb2, scenes_pb2
-from .completed import DEFAULT_BUDGET_BYTES, CompletedScenes
+from .completed import CompletedScenes
 from .config import ServerConfig
 from .errors import LimitError, PreconditionError
 from .jobs import GenerationParams, GenerationWorker, JobDB, JobRecord, JobState, check_job_id
@@ -64,7 +64,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         self.completed = CompletedScenes(
             self.store,
             RenderOptions(backend=config.render_backend, mask_style="face", device=self.device),
-            getattr(config, "completion_cache_bytes", DEFAULT_BUDGET_BYTES),
+            config.completion_cache_bytes,
         )
         self.worker = GenerationWorker(
             self.store,
