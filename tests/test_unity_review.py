@@ -215,7 +215,9 @@ def review_vectors(tmp_path_factory) -> tuple[Path, dict]:
 def review_run(review_vectors):
     out, _ = review_vectors
     shared = [uv.TEST_SOURCES / "MiniJson.cs", uv.TEST_SOURCES / "VectorReader.cs"]
-    exe = uv.compile_program("Ex4dReviewTests", [uv.CORE_SOURCES, *shared, REVIEW_SOURCES], out)
+    editor = [UNITY / "Editor" / "ToolPermissions.cs"]  # engine-independent editor code
+    sources = [uv.CORE_SOURCES, *shared, *editor, REVIEW_SOURCES]
+    exe = uv.compile_program("Ex4dReviewTests", sources, out)
     proc = uv.run_mono(exe, str(out / "review_vectors.json"), str(out / "csharp_out"))
     return proc, out / "csharp_out"
 
@@ -231,7 +233,15 @@ def test_review_core_checks_pass(review_run):
     assert proc.returncode == 0, report
     assert re.search(r"OK: \d+ checks, 0 failed", proc.stdout), report
     groups = _groups(proc.stdout)
-    expected = {"grids", "kernels", "stream_tasks", "tls", "color_transport", "background_views"}
+    expected = {
+        "grids",
+        "kernels",
+        "stream_tasks",
+        "tls",
+        "color_transport",
+        "background_views",
+        "tool_permissions",
+    }
     assert expected <= set(groups), groups
     assert all(groups[g] > 0 for g in expected), groups
 

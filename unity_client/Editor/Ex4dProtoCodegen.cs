@@ -35,6 +35,18 @@ namespace Ex4d.Bridge.Editor
             if (protoc == null) return;
             string plugin = FindTool("grpc_csharp_plugin", PrefPlugin);
             if (plugin == null) return;
+            // Unzipped from the .nupkg without the execute bit (and quarantined on macOS).
+            bool windows = Application.platform == RuntimePlatform.WindowsEditor;
+            bool macOS = Application.platform == RuntimePlatform.OSXEditor;
+            foreach (var tool in new[] { protoc, plugin })
+            {
+                string problem = ToolPermissions.MakeRunnable(tool, windows, macOS);
+                if (problem != null)
+                {
+                    Debug.LogError("[Ex4d] " + problem);
+                    return;
+                }
+            }
 
             string output = Path.GetFullPath(OutputFolder);
             Directory.CreateDirectory(output);

@@ -3,6 +3,7 @@
 // off the render thread.
 using System;
 using System.Collections.Generic;
+using System.Reflection;
 using System.Threading;
 using System.Threading.Tasks;
 using Ex4d.Bridge.Core.Tests;
@@ -39,149 +40,157 @@ namespace Ex4d.Bridge.Core.Review
             throw new System.IO.IOException(message);
         }
 
-        static int _unobserved;
-
-        static void OnUnobserved(object sender, UnobservedTaskExceptionEventArgs e)
+        /// <summary>
+        /// Whether a faulted task's exception was observed (awaited, Wait()ed or its Exception
+        /// read). A faulted task nobody observed raises TaskScheduler.UnobservedTaskException
+        /// when it is finalized; that event depends on the garbage collector's timing, so the
+        /// tests read the flag it is decided by (TaskExceptionHolder.m_isHandled, the same field
+        /// in mono and the .NET reference source Unity's runtime shares) directly.
+        /// </summary>
+        static bool IsObserved(Task t)
         {
-            Interlocked.Increment(ref _unobserved);
-            e.SetObserved();
+            const BindingFlags F = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
+            object cp = typeof(Task).GetField("m_contingentProperties", F).GetValue(t);
+            if (cp == null) throw new InvalidOperationException("task " + t.Status + " holds no exception");
+            object holder = cp.GetType().GetField("m_exceptionsHolder", F).GetValue(cp);
+            if (holder == null) throw new InvalidOperationException("task holds no exception");
+            return (bool)holder.GetType().GetField("m_isHandled", F).GetValue(holder);
         }
 
-        /// <summary>Runs <paramref name="scenario"/> with nothing kept alive afterwards, then
-        /// collects, so a faulted task nobody awaited reports itself.</summary>
-        static int UnobservedAfter(Func<Task> scenario)
-        {
-            _unobserved = 0;
-            RunDetached(scenario);
-            for (int i = 0; i < 3; i++)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                Thread.Sleep(20);
-            }
-            return _unobserved;
-        }
-
-        [System.Runtime.CompilerServices.MethodImpl(
-            System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-        static void RunDetached(Func<Task> scenario)
+        static void WaitEnded(Task t)
         {
             try
             {
-                scenario().Wait(5000);
+                ((IAsyncResult)t).AsyncWaitHandle.WaitOne(5000);
             }
-            catch (AggregateException)
+            catch (Exception)
             {
-                // The scenario's own outcome is checked inside it.
             }
         }
 
         static void StreamJoins()
         {
             Group("stream_tasks");
-            TaskScheduler.UnobservedTaskException += OnUnobserved;
-            try
+            // Control: the old join (await the first, cancel, never await the other) leaves the
+            // cancelled stream's fault unobserved, and IsObserved sees that.
             {
-                // Control: the old join (await the first, cancel, never await the other) leaves
-                // the cancelled stream's fault unobserved, and this harness sees it.
-                int old = UnobservedAfter(async () =>
+                var cts = new CancellationTokenSource();
+                Task geometry = StreamUntilCancelled(cts.Token);
+                Task views = FailsSoon("views failed");
+                Func<Task> oldJoin = async () =>
                 {
-                    var cts = new CancellationTokenSource();
-                    Task geometry = StreamUntilCancelled(cts.Token);
-                    Task views = FailsSoon("views failed");
                     try
                     {
                         Task first = await Task.WhenAny(geometry, views).ConfigureAwait(false);
                         await first.ConfigureAwait(false);
                     }
-                    catch (System.IO.IOException)
-                    {
-                    }
                     finally
                     {
                         cts.Cancel();
                     }
-                    await Task.Delay(50).ConfigureAwait(false); // geometry faults meanwhile
-                });
-                Check(old >= 1, "control: the old join leaves an unobserved exception (" + old + ")");
-
-                Exception seen = null;
-                int fixedJoin = UnobservedAfter(async () =>
+                };
+                try
                 {
-                    var cts = new CancellationTokenSource();
-                    Task geometry = StreamUntilCancelled(cts.Token);
-                    Task views = FailsSoon("views failed");
-                    try
-                    {
-                        await StreamTasks.WhenBothOrFirstFailureAsync(geometry, views, cts.Cancel)
-                            .ConfigureAwait(false);
-                    }
-                    catch (Exception e)
-                    {
-                        seen = e;
-                    }
-                    Check(geometry.IsCompleted, "the stopped stream has ended when the join returns");
-                });
-                Check(fixedJoin == 0, "views failing: nothing unobserved (" + fixedJoin + ")");
+                    oldJoin().Wait(5000);
+                }
+                catch (AggregateException)
+                {
+                }
+                WaitEnded(geometry);
+                Check(geometry.IsFaulted && !IsObserved(geometry),
+                    "control: the old join leaves the stopped stream's exception unobserved");
+            }
+
+            // WhenBothOrFirstFailure: views fail, geometry is stopped and observed.
+            {
+                var cts = new CancellationTokenSource();
+                Task geometry = StreamUntilCancelled(cts.Token);
+                Task views = FailsSoon("views failed");
+                Exception seen = null;
+                try
+                {
+                    StreamTasks.WhenBothOrFirstFailureAsync(geometry, views, cts.Cancel).Wait(5000);
+                }
+                catch (AggregateException e)
+                {
+                    seen = e.InnerException;
+                }
+                Check(geometry.IsFaulted && IsObserved(geometry),
+                    "views failing: the stopped geometry stream ended and was observed");
                 Check(seen is System.IO.IOException && seen.Message == "views failed",
                     "the first failure is what the caller sees: " + seen);
-
-                // Geometry completing normally leaves views running until they fail.
-                seen = null;
-                int normal = UnobservedAfter(async () =>
-                {
-                    var cts = new CancellationTokenSource();
-                    bool stopped = false;
-                    Task geometry = Task.FromResult(0);
-                    Task views = FailsSoon("server closed");
-                    try
-                    {
-                        await StreamTasks.WhenBothOrFirstFailureAsync(geometry, views,
-                            () => { stopped = true; cts.Cancel(); }).ConfigureAwait(false);
-                    }
-                    catch (Exception e)
-                    {
-                        seen = e;
-                    }
-                    Check(!stopped, "a stream that completes does not stop the other");
-                });
-                Check(normal == 0 && seen is System.IO.IOException, "geometry done, then views fail");
-
-                // FirstToEnd (View call: pose writer + reply reader).
-                int view = UnobservedAfter(async () =>
-                {
-                    var cts = new CancellationTokenSource();
-                    Task writer = StreamUntilCancelled(cts.Token);
-                    Task reader = FailsSoon("reader failed");
-                    Task first = await StreamTasks.FirstToEndAsync(writer, reader, cts.Cancel)
-                        .ConfigureAwait(false);
-                    Check(first == reader && writer.IsFaulted, "the first to end is returned, the "
-                        + "other was stopped and has ended");
-                    try
-                    {
-                        await first.ConfigureAwait(false);
-                        Check(false, "awaiting the first rethrows its failure");
-                    }
-                    catch (System.IO.IOException e)
-                    {
-                        Check(e.Message == "reader failed", "its own failure");
-                    }
-                });
-                Check(view == 0, "view call: nothing unobserved (" + view + ")");
-
-                // A reader that ends normally (server closed the stream) stops the writer too.
-                bool writerStopped = false;
-                var cts2 = new CancellationTokenSource();
-                Task w2 = StreamUntilCancelled(cts2.Token);
-                Task first2 = StreamTasks.FirstToEndAsync(w2, Task.Delay(10),
-                    () => { writerStopped = true; cts2.Cancel(); throw new ObjectDisposedException("call"); })
-                    .Result;
-                Check(writerStopped && w2.IsCompleted && first2.Status == TaskStatus.RanToCompletion,
-                    "normal end stops the other; a stop action on a disposed call is tolerated");
             }
-            finally
+
+            // Geometry failing first stops views; views' own failure is observed too.
             {
-                TaskScheduler.UnobservedTaskException -= OnUnobserved;
+                var cts = new CancellationTokenSource();
+                Task views = StreamUntilCancelled(cts.Token);
+                Task geometry = FailsSoon("geometry failed");
+                Exception seen = null;
+                try
+                {
+                    StreamTasks.WhenBothOrFirstFailureAsync(geometry, views, cts.Cancel).Wait(5000);
+                }
+                catch (AggregateException e)
+                {
+                    seen = e.InnerException;
+                }
+                Check(views.IsFaulted && IsObserved(views) && seen != null
+                    && seen.Message == "geometry failed", "geometry failing: views stopped and observed");
+            }
+
+            // Geometry completing normally leaves views running until they fail.
+            {
+                bool stopped = false;
+                Task views = FailsSoon("server closed");
+                Exception seen = null;
+                try
+                {
+                    StreamTasks.WhenBothOrFirstFailureAsync(Task.FromResult(0), views,
+                        () => stopped = true).Wait(5000);
+                }
+                catch (AggregateException e)
+                {
+                    seen = e.InnerException;
+                }
+                Check(!stopped && seen is System.IO.IOException && IsObserved(views),
+                    "geometry done: views run on; their failure reaches the caller");
+            }
+
+            // FirstToEnd (View call: pose writer + reply reader).
+            {
+                var cts = new CancellationTokenSource();
+                Task writer = StreamUntilCancelled(cts.Token);
+                Task reader = FailsSoon("reader failed");
+                Task first = StreamTasks.FirstToEndAsync(writer, reader, cts.Cancel).Result;
+                Check(first == reader && writer.IsFaulted && IsObserved(writer),
+                    "view call: the first to end is returned, the other was stopped and observed");
+                try
+                {
+                    first.Wait();
+                    Check(false, "awaiting the first rethrows its failure");
+                }
+                catch (AggregateException e)
+                {
+                    Check(e.InnerException.Message == "reader failed", "its own failure");
+                }
+            }
+
+            // A reader that ends normally (server closed the stream) stops the writer too; a stop
+            // action that meets a disposed call is tolerated.
+            {
+                bool writerStopped = false;
+                var cts = new CancellationTokenSource();
+                Task writer = StreamUntilCancelled(cts.Token);
+                Task first = StreamTasks.FirstToEndAsync(writer, Task.Delay(10), () =>
+                {
+                    writerStopped = true;
+                    cts.Cancel();
+                    throw new ObjectDisposedException("call");
+                }).Result;
+                Check(writerStopped && writer.IsFaulted && IsObserved(writer)
+                    && first.Status == TaskStatus.RanToCompletion,
+                    "normal end stops the other and observes it");
             }
         }
 
