@@ -5,7 +5,9 @@ the completions its jobs stored, and ``CompletedScene`` built from them (the sam
 same data) must give what View and StreamGeometry send. A real client over loopback talks to a
 real server running the classical fallback as its generator."""
 
+import shutil
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -315,3 +317,52 @@ def test_a_long_path_is_generated_in_windows_over_grpc(client, uploaded, tmp_pat
         client.submit_generation(scene_id, "orbit:30", window_overlap=4)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "window_overlap" in err.value.details()
+
+
+NODE_DIR = Path(__file__).resolve().parents[1] / "examples" / "node"
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (NODE_DIR / "node_modules").is_dir(),
+    reason="needs node and `npm ci` in examples/node",
+)
+def test_a_node_client_rebuilds_each_layer_as_the_library(server, covered, tmp_path):
+    import base64
+    import json
+    import subprocess
+
+    scene_id, _, _ = covered
+    out = tmp_path / "layers.jsonl"
+    r = subprocess.run(
+        [
+            "node",
+            str(NODE_DIR / "layers.js"),
+            "--target",
+            server.target,
+            "--scene-id",
+            scene_id,
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    lib = library_scene(server, scene_id)
+    want = {
+        (t, i): layer_mesh(piece, lib.scene.mesh_options)
+        for t in range(6)
+        for i, piece in lib.frame_layers(t)
+    }
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert summary["frames"] == 6 and summary["layers"] == len(got) == len(want) > 0
+    for g in got:
+        w = want[(g["frame_index"], g["layer_index"])]
+        v = np.frombuffer(base64.b64decode(g["vertices"]), "<f4").reshape(-1, 3)
+        f = np.frombuffer(base64.b64decode(g["faces"]), "<i4").reshape(-1, 3)
+        c = np.frombuffer(base64.b64decode(g["colors"]), np.uint8).reshape(-1, 3)
+        assert np.array_equal(f, w.faces) and np.array_equal(c, w.colors)
+        scale = max(1.0, float(np.abs(w.vertices).max()))
+        np.testing.assert_allclose(v, w.vertices, rtol=0, atol=2.4e-7 * scale)
