@@ -241,6 +241,7 @@ def test_review_core_checks_pass(review_run):
         "color_transport",
         "background_views",
         "tool_permissions",
+        "head_fallback",
     }
     assert expected <= set(groups), groups
     assert all(groups[g] > 0 for g in expected), groups

@@ -5,7 +5,7 @@ namespace Ex4d.Bridge
 {
     /// <summary>
     /// The viewer's head pose in world space: from the OpenXR headset through the XR input
-    /// API (InputDevices, centre eye, else the head node) while an XR device is active,
+    /// API (<see cref="Ex4dXrHead"/>: centre eye, else the head node) while an XR device is active,
     /// otherwise the camera's transform (editor play mode, fly camera).
     /// </summary>
     public sealed class Ex4dHeadPoseSource : MonoBehaviour
@@ -18,8 +18,7 @@ namespace Ex4d.Bridge
         [Tooltip("Read the headset through the XR input API when one is active.")]
         public bool preferXr = true;
 
-        InputDevice _device;
-        bool _centerEye;
+        readonly Ex4dXrHead _xrHead = new Ex4dXrHead();
 
         /// <summary>True when the last pose came from a headset.</summary>
         public bool IsXr { get; private set; }
@@ -66,24 +65,7 @@ namespace Ex4d.Bridge
 
         bool TryGetXr(out Vector3 position, out Quaternion rotation)
         {
-            position = Vector3.zero;
-            rotation = Quaternion.identity;
-            if (!_device.isValid)
-            {
-                // Devices connect late and reconnect after a headset sleeps: look again.
-                _device = InputDevices.GetDeviceAtXRNode(XRNode.CenterEye);
-                _centerEye = _device.isValid;
-                if (!_device.isValid) _device = InputDevices.GetDeviceAtXRNode(XRNode.Head);
-                if (!_device.isValid) return false;
-            }
-            if (_centerEye)
-            {
-                if (_device.TryGetFeatureValue(CommonUsages.centerEyePosition, out position)
-                    && _device.TryGetFeatureValue(CommonUsages.centerEyeRotation, out rotation))
-                    return true;
-            }
-            return _device.TryGetFeatureValue(CommonUsages.devicePosition, out position)
-                && _device.TryGetFeatureValue(CommonUsages.deviceRotation, out rotation);
+            return _xrHead.TryGetPose(out position, out rotation);
         }
     }
 }

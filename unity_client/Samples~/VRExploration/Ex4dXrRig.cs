@@ -18,7 +18,9 @@ namespace Ex4d.Bridge.Samples
         public float moveSpeed = 1.2f;
         public float snapTurnDegrees = 30f;
 
-        InputDevice _hmd, _left, _right;
+        // Centre eye, else the head device (runtimes without a centre-eye device).
+        readonly Ex4dXrHead _hmd = new Ex4dXrHead();
+        InputDevice _left, _right;
         bool _turnArmed = true;
         readonly List<XRInputSubsystem> _subsystems = new List<XRInputSubsystem>();
         bool _floorSet;
@@ -88,12 +90,9 @@ namespace Ex4d.Bridge.Samples
         void UpdateHead()
         {
             if (head == null) return;
-            if (!_hmd.isValid) _hmd = InputDevices.GetDeviceAtXRNode(XRNode.CenterEye);
             Vector3 p;
             Quaternion q;
-            if (_hmd.TryGetFeatureValue(CommonUsages.centerEyePosition, out p)
-                && _hmd.TryGetFeatureValue(CommonUsages.centerEyeRotation, out q))
-                head.transform.SetLocalPositionAndRotation(p, q);
+            if (_hmd.TryGetPose(out p, out q)) head.transform.SetLocalPositionAndRotation(p, q);
         }
 
         void EnsureFloorOrigin()

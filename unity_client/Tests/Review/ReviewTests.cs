@@ -68,6 +68,7 @@ namespace Ex4d.Bridge.Core.Review
                 () => Grids(root, args[1]),
                 Kernels,
                 () => ToolPermissionsSection(args[1]),
+                HeadFallback,
             };
             AddSections(sections, root, args[1]);
             foreach (var section in sections)
