@@ -13,6 +13,11 @@ client from sending a pose to receiving the reply that echoes it; the server's o
 CPU the clients share the cores with the server, so both numbers include that contention.
 Each backend in ``--backends`` gets its own server process and the same View runs, one after
 the other (``auto`` is the compiled CPU backend when numba is installed, as ``serve`` picks it).
+
+``--completions SET`` (default ``walk-small``; empty to skip) then completes the scene on the
+first backend's server with a coverage job (the classical fallback) and measures, in that run:
+StreamGeometry bytes per frame with 0, 2 and 6 completion layers (and bytes per layer), and View
+latency of the completed render against the raw render, one stream each.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ GOALS = {
     "view_p99_ms_cpu_1_stream": 100,
     "view_server_p99_ms_gpu": 11,
     "unity_safe_reply_bytes": 100_000,
+    "completion_layer_bytes": 150_000,
 }
 
 
@@ -134,7 +140,7 @@ def head_pose(i: int, stream: int, rate: float) -> common_pb2.Pose:
     )
 
 
-async def view_stream(target, scene_id, size, rate, seconds, stream, num_frames) -> dict:
+async def view_stream(target, scene_id, size, rate, seconds, stream, num_frames, raw=False) -> dict:
     sent: dict[int, float] = {}
     lat, server_ms, server_render_ms, reply_bytes = [], [], [], []
     dropped_total = 0
@@ -160,6 +166,7 @@ async def view_stream(target, scene_id, size, rate, seconds, stream, num_frames)
                     time_s=(i / rate) % (num_frames / 16.0),
                     width=size,
                     height=size,
+                    options=view_pb2.ViewOptions(raw=raw),
                 )
                 await asyncio.sleep(max(0.0, t_start + i / rate - time.perf_counter()))
 
@@ -195,11 +202,13 @@ async def view_stream(target, scene_id, size, rate, seconds, stream, num_frames)
     }
 
 
-def bench_view(target, scene_id, size, rate, seconds, streams, num_frames, pid, warmup) -> dict:
+def bench_view(
+    target, scene_id, size, rate, seconds, streams, num_frames, pid, warmup, raw=False
+) -> dict:
     async def run(duration):
         return await asyncio.gather(
             *(
-                view_stream(target, scene_id, size, rate, duration, s, num_frames)
+                view_stream(target, scene_id, size, rate, duration, s, num_frames, raw)
                 for s in range(streams)
             )
         )
@@ -249,6 +258,57 @@ def bench_view(target, scene_id, size, rate, seconds, streams, num_frames, pid, 
     }
 
 
+def bench_completions(client: BridgeClient, target, scene_id, args, pid) -> dict:
+    """Complete the scene with a coverage job, then layered geometry bytes and View latency of
+    the completed render against the raw one (both on this server, one after the other)."""
+    t0 = time.perf_counter()
+    job = client.submit_generation(scene_id, coverage=args.completions)
+    final = client.wait_job(job.job_id, progress=False)
+    out: dict = {
+        "coverage": args.completions,
+        "job_state": final.message if final.error == "" else final.error,
+        "job_seconds": round(time.perf_counter() - t0, 1),
+        "generations": len(final.generations),
+    }
+    geometry: dict = {}
+    for cap in (0, 2, 6):
+        frames = list(client.stream_geometry(scene_id, include_completions=cap > 0, max_layers=cap))
+        layers = [len(f.layers) for f in frames]
+        layer_bytes = [la.ByteSize() for f in frames for la in f.layers]
+        geometry[f"max_layers_{cap}"] = {
+            "layers_per_frame_mean": round(statistics.mean(layers), 2),
+            "layers_per_frame_max": max(layers),
+            "bytes_per_frame_mean": round(statistics.mean(f.ByteSize() for f in frames)),
+            "bytes_per_frame_max": max(f.ByteSize() for f in frames),
+            "bytes_per_layer_mean": round(statistics.mean(layer_bytes)) if layer_bytes else 0,
+            "bytes_per_layer_max": max(layer_bytes, default=0),
+        }
+    out["geometry"] = geometry
+    views = {}
+    for label, raw in (("raw", True), ("completed", False)):
+        row = {"load_average_1m": round(os.getloadavg()[0], 2)}
+        row.update(
+            bench_view(
+                target,
+                scene_id,
+                args.size,
+                args.rate,
+                args.seconds,
+                1,
+                args.frames,
+                pid,
+                args.warmup,
+                raw=raw,
+            )
+        )
+        views[label] = row
+    out["view"] = views
+    out["completed_over_raw_p50"] = round(
+        views["completed"]["server_ms_p50"] / views["raw"]["server_ms_p50"], 2
+    )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=512)
@@ -263,6 +323,9 @@ def main() -> None:
     )
     ap.add_argument("--render-workers", type=int, default=0)
     ap.add_argument("--torch-threads", type=int, default=0)
+    ap.add_argument(
+        "--completions", default="walk-small", help="coverage set to complete ('' to skip)"
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -315,6 +378,11 @@ def main() -> None:
                         )
                     )
                     result["view"].append(row)
+                if args.completions and "completions" not in result:
+                    with BridgeClient(target, progress=False, timeout=3600) as client:
+                        result["completions"] = bench_completions(
+                            client, target, info.scene_id, args, proc.pid
+                        )
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
