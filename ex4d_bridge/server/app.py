@@ -151,6 +151,7 @@ class BridgeServer:
         # refuses health checks too; the admission's slots count admitted Bridge calls only.
         self.server = grpc.aio.server(interceptors=interceptors, options=grpc_options(c))
         self.service = _open_service(c)
+        self.add_health_probe("generation", self.service.worker.health_problem)
         admission = Admission(self.slots, c.first_message_s, c.stream_idle_s)
         bridge = bridge_pb2.DESCRIPTOR.services_by_name["Bridge"]
         self.server.add_generic_rpc_handlers(
