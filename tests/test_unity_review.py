@@ -31,7 +31,8 @@ from tests.float_tolerance import float_tolerance
 REPO = Path(__file__).resolve().parents[1]
 UNITY = REPO / "unity_client"
 REVIEW_SOURCES = UNITY / "Tests" / "Review"
-COMPUTE_SHADER = UNITY / "Runtime" / "Resources" / "Ex4d" / "Ex4dMeshBuild.compute"
+SHADERS = UNITY / "Runtime" / "Resources" / "Ex4d"
+COMPUTE_SHADER = SHADERS / "Ex4dMeshBuild.compute"
 HLSL_HARNESS = Path(__file__).resolve().parent / "unity_compute"
 
 
@@ -369,3 +370,35 @@ def test_compute_kernel_builds_what_render_grid_builds(review_run, review_vector
             np.testing.assert_allclose(
                 gpu[:, 3:5], cpu[:, 3:5], rtol=0, atol=float_tolerance(), err_msg=what
             )
+
+
+# -- the shaders' dither, run on the CPU ------------------------------------------------------
+
+# The 4x4 Bayer matrix the dither used before it became float-only (rows are y).
+BAYER4 = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]], np.float32)
+
+
+@needs_cxx
+def test_dither_is_float_only_and_keeps_the_bayer_thresholds(tmp_path):
+    """Ex4dCommon.hlsl: integer ops need shader model 3.5, so the dither is float-only now; it
+    must still give (bayer[y % 4][x % 4] + 0.5) / 16 at every pixel, near 4096 too."""
+    source = (SHADERS / "Ex4dCommon.hlsl").read_text(encoding="utf-8")
+    code = "\n".join(line.split("//")[0] for line in source.splitlines())
+    assert not re.search(r"\b(u?int[234]?)\b|>>|<<|[^&]&[^&]", code), "integer ops left"
+    (tmp_path / "ex4d_common.inc").write_text(translate_compute(source), encoding="utf-8")
+    for name in ("hlsl_shim.h", "dither_main.cpp"):
+        shutil.copy(HLSL_HARNESS / name, tmp_path / name)
+    exe = tmp_path / "dither"
+    proc = subprocess.run(
+        ["g++", "-std=c++17", "-O1", "-Wall", "-o", str(exe), str(tmp_path / "dither_main.cpp")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    n = 64
+    subprocess.run([str(exe), str(tmp_path / "d.bin"), str(n)], check=True, timeout=60)
+    values = np.fromfile(tmp_path / "d.bin", "<f4").reshape(2, n, n)
+    for band, base in enumerate((0, 4096 - n // 2)):
+        idx = np.arange(base, base + n) % 4
+        expected = (BAYER4[idx[:, None], idx[None, :]] + 0.5) / 16
+        np.testing.assert_array_equal(values[band], expected, f"band at {base}")

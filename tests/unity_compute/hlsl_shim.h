@@ -3,6 +3,7 @@
 // buffers load and store 32-bit little-endian words as D3D does. IEEE float maths throughout
 // (a GPU's division may differ in the last bits, which the test allows for).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -23,6 +24,14 @@ struct float3
     float3(float a, float b, float c) : x(a), y(b), z(c) {}
 };
 
+struct float2
+{
+    float x, y;
+    float2() : x(0), y(0) {}
+    float2(float a, float b) : x(a), y(b) {}
+    float2 operator*(float s) const { return float2(x * s, y * s); }
+};
+
 struct float4
 {
     float x, y, z, w;
@@ -30,6 +39,22 @@ struct float4
 };
 
 inline uint min(uint a, uint b) { return a < b ? a : b; }
+inline float max(float a, float b) { return a > b ? a : b; }
+inline float saturate(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+inline float frac(float v) { return v - std::floor(v); }
+inline float2 floor(float2 v) { return float2(std::floor(v.x), std::floor(v.y)); }
+inline float2 fmod(float2 v, float m) { return float2(std::fmod(v.x, m), std::fmod(v.y, m)); }
+
+// clip(x) discards the pixel when x < 0; here it records that it would have.
+inline bool& clipped()
+{
+    static bool value = false;
+    return value;
+}
+inline void clip(float v)
+{
+    if (v < 0.0f) clipped() = true;
+}
 
 inline uint asuint(float f)
 {

@@ -6,9 +6,9 @@ namespace Ex4d.Bridge
 {
     /// <summary>
     /// A small overlay with the connection state (reconnect countdown included), latency,
-    /// frame rates and dropped poses: an IMGUI box on screen, and a text panel in front of the
-    /// camera while a headset is active (IMGUI is not drawn in the headset). The text is
-    /// rebuilt a few times a second, not every frame.
+    /// frame rates and dropped poses: an IMGUI box on screen without a headset, and a text
+    /// panel in front of the camera while a headset is active (no IMGUI then: it is not drawn
+    /// in the headset). The text is rebuilt a few times a second, not every frame.
     /// </summary>
     public sealed class Ex4dStatsOverlay : MonoBehaviour
     {
@@ -31,6 +31,8 @@ namespace Ex4d.Bridge
 
         void OnEnable()
         {
+            // No layout pass: the box is placed by hand.
+            useGUILayout = false;
             if (source == null) source = Ex4dBridgeSource.FindDefault();
             if (player == null) player = FindFirstObjectByType<Ex4dScenePlayer>();
             if (presenter == null) presenter = FindFirstObjectByType<Ex4dNovelViewPresenter>();
@@ -118,7 +120,9 @@ namespace Ex4d.Bridge
 
         void OnGUI()
         {
-            if (!showOnScreen) return;
+            // While a headset is active the text panel shows the stats; IMGUI would only reach
+            // the desktop mirror and still cost its layout and draw passes every frame.
+            if (!showOnScreen || XRSettings.isDeviceActive) return;
             if (_style == null)
             {
                 _style = new GUIStyle(GUI.skin.box)

@@ -8,8 +8,9 @@ namespace Ex4d.Bridge
     /// <summary>
     /// One texture that receives decoded images every frame without garbage: raw bytes are
     /// copied into the texture's own memory (GetPixelData) and uploaded; JPEG/PNG bytes are
-    /// decoded by Texture2D.LoadImage. The texture is recreated only when size or format
-    /// changes. <see cref="TopRowFirst"/> says how rows are stored, for the shaders.
+    /// decoded by Texture2D.LoadImage into the same texture, whatever format LoadImage gives
+    /// it. A raw upload recreates the texture only when size or format changes.
+    /// <see cref="TopRowFirst"/> says how rows are stored, for the shaders.
     /// </summary>
     internal sealed class TextureSlot : IDisposable
     {
@@ -58,9 +59,11 @@ namespace Ex4d.Bridge
         /// the size stays the same).</summary>
         public bool UploadEncoded(ByteSlice data)
         {
+            // LoadImage resizes and reformats the texture in place: RGB24 for JPEG, ARGB32 for
+            // PNG (RGBA64, R8 or R16 for some PNG types). Any existing texture is reused; asking
+            // for RGB24 here destroyed and recreated a PNG texture on every frame.
             var t = Texture;
-            if (t == null || t.format != TextureFormat.RGB24)
-                t = Ensure(2, 2, TextureFormat.RGB24);
+            if (t == null) t = Ensure(2, 2, TextureFormat.RGB24); // Unity's null: also destroyed
             byte[] bytes = data.Array;
             if (data.Offset != 0 || data.Count != data.Array.Length)
             {

@@ -2,16 +2,20 @@
 #ifndef EX4D_COMMON_INCLUDED
 #define EX4D_COMMON_INCLUDED
 
-// 4x4 ordered dither threshold in (0, 1) for a pixel position.
+// 2x2 Bayer threshold (0, 2, 3, 1) / 4 of a pixel position, in float arithmetic only: integer
+// ops (uint, &, >>) need shader model 3.5, which GLES 2-class targets and some mobile variants
+// do not compile. fmod first keeps every value small, so it is exact at any screen size.
+float Ex4dBayer2(float2 a)
+{
+    a = fmod(floor(a), 2.0);
+    return frac(a.x * 0.5 + a.y * 0.75);
+}
+
+// 4x4 ordered dither threshold in (0, 1) for a pixel position: the Bayer matrix
+// (0 8 2 10 / 12 4 14 6 / 3 11 1 9 / 15 7 13 5) + 0.5, over 16, built from two 2x2 levels.
 float Ex4dDither(float2 pixel)
 {
-    const float4x4 bayer = float4x4(
-        0.0, 8.0, 2.0, 10.0,
-        12.0, 4.0, 14.0, 6.0,
-        3.0, 11.0, 1.0, 9.0,
-        15.0, 7.0, 13.0, 5.0);
-    uint2 p = uint2(pixel) & 3u;
-    return (bayer[p.y][p.x] + 0.5) / 16.0;
+    return Ex4dBayer2(pixel) + 0.25 * Ex4dBayer2(pixel * 0.5) + 1.0 / 32.0;
 }
 
 float2 Ex4dColorUv(float3 uvVis, float topRowFirst)
