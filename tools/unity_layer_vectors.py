@@ -537,6 +537,13 @@ def bench_layered_frame(size: int = 512, num_layers: int = 6) -> dict:
         "layer_pixels": [int(p.num_pixels) for _, p in pieces],
         "layer_bytes": [m.ByteSize() for m in msgs],
         "source_bytes": source.ByteSize() - sum(m.ByteSize() for m in msgs),
+        "how": (
+            f"{len(msgs)} completion layers lifted (lift_frame, propagate depth fill) from the "
+            "synthetic scene's true views at yaw +-20, +-35 degrees and +-12 degrees with a "
+            "vertical offset around the pivot, as CompletedScene.frame_layers sends them; "
+            "server default encodings (UINT16_INVERSE + GRADIENT + zlib depth, JPEG colour, "
+            "zlib occluded bits)"
+        ),
         "frame": mesh_json(source),
     }
 
@@ -560,6 +567,33 @@ def build_test_runner(out_dir: Path) -> Path:
     )
 
 
+def run_bench(size: int, warmup: int, iterations: int, num_layers: int = 6) -> dict:
+    """The C# decode bench (Tests/Bench/DecodeBench.cs) on tools/unity_vectors.py's frames plus
+    a layered frame of ``num_layers`` layers; its JSON result."""
+    uv = _unity_vectors()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        path = uv.write_bench_frame(tmp_path, size)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["layered"] = bench_layered_frame(size, num_layers)
+        path.write_text(json.dumps(data), encoding="utf-8")
+        exe = uv.build_bench(tmp_path)
+        proc = uv.run_mono(exe, str(path), str(warmup), str(iterations), timeout=900)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the bench failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+        return json.loads(proc.stdout)
+
+
+def _cmd_bench(args) -> int:
+    result = run_bench(args.size, args.warmup, args.iterations, args.layers)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
 def _cmd_check(args) -> int:
     uv = _unity_vectors()
     with tempfile.TemporaryDirectory() as tmp:
@@ -580,6 +614,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=lambda a: print(write_vectors(a.out)) or 0)
     p = sub.add_parser("check", help="write vectors, compile the C# layer tests, run them")
     p.set_defaults(fn=_cmd_check)
+    p = sub.add_parser("bench", help="decode bench with a layered frame (JSON)")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--out", help="also write the JSON here")
+    p.set_defaults(fn=_cmd_bench)
     args = parser.parse_args(argv)
     return args.fn(args)
 

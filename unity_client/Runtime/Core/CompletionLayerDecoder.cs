@@ -358,36 +358,48 @@ namespace Ex4d.Bridge.Core
             return !double.IsNaN(v) && !double.IsInfinity(v);
         }
 
+        /// <summary>The box of the grid's camera frustum between the nearest and farthest
+        /// surface pixel: a float-only pass for the depth range (the layer is mostly padding,
+        /// so a per-pixel unprojection would cost more than the bound is worth).</summary>
         void CameraBounds(DecodedLayer o)
         {
             var g = o.Grid;
-            int w = g.Width, h = g.Height;
+            int n = g.Width * g.Height;
             float far = g.FarDepth;
-            float sign = g.Space == VertexSpace.Unity ? -1f : 1f;
-            double x0 = double.PositiveInfinity, y0 = double.PositiveInfinity;
-            double z0 = double.PositiveInfinity;
-            double x1 = double.NegativeInfinity, y1 = double.NegativeInfinity;
-            double z1 = double.NegativeInfinity;
+            float z0 = float.PositiveInfinity, z1 = float.NegativeInfinity;
             var depth = g.Depth;
-            for (int i = 0; i < h; i++)
+            for (int i = 0; i < n; i++)
             {
-                float ry = sign * g.RayY[i];
-                int row = i * w;
-                for (int j = 0; j < w; j++)
+                float d = depth[i];
+                if (d < far)
                 {
-                    float d = depth[row + j];
-                    if (!(d < far)) continue;
-                    double x = d * g.RayX[j], y = d * ry;
-                    if (x < x0) x0 = x;
-                    if (x > x1) x1 = x;
-                    if (y < y0) y0 = y;
-                    if (y > y1) y1 = y;
                     if (d < z0) z0 = d;
                     if (d > z1) z1 = d;
                 }
             }
-            o.CameraMin = new Vec3d(x0, y0, z0);
-            o.CameraMax = new Vec3d(x1, y1, z1);
+            if (!(z0 <= z1))
+            {
+                o.CameraMin = new Vec3d(double.PositiveInfinity, double.PositiveInfinity,
+                    double.PositiveInfinity);
+                o.CameraMax = new Vec3d(double.NegativeInfinity, double.NegativeInfinity,
+                    double.NegativeInfinity);
+                return;
+            }
+            // Rays grow with the column (row), so the extremes are the first and last ones.
+            double rx0 = g.RayX[0], rx1 = g.RayX[g.Width - 1];
+            double ry0 = g.RayY[0], ry1 = g.RayY[g.Height - 1];
+            if (g.Space == VertexSpace.Unity)
+            {
+                double t = ry0;
+                ry0 = -ry1;
+                ry1 = -t;
+            }
+            // Vertices are float32 products: a little slack so their rounding stays inside.
+            double pad = 1e-6 * z1;
+            o.CameraMin = new Vec3d(Math.Min(z0 * rx0, z1 * rx0) - pad,
+                Math.Min(z0 * ry0, z1 * ry0) - pad, z0);
+            o.CameraMax = new Vec3d(Math.Max(z0 * rx1, z1 * rx1) + pad,
+                Math.Max(z0 * ry1, z1 * ry1) + pad, z1);
         }
 
         /// <summary>Bit f of the packed occluded bits (MSB first).</summary>
@@ -411,16 +423,36 @@ namespace Ex4d.Bridge.Core
             Array.Clear(_used, 0, n);
             var used = _used;
 
-            // Pass 1: count visible faces and mark the vertices they use.
+            // Pass 1: count visible faces and mark the vertices they use. Faces are walked
+            // in grid order (all [BL, TL, TR], all [BL, TR, BR], the cap fan), a quad row at
+            // a time so no face needs a division; bytes of eight occluded faces (most of a
+            // padded grid) are skipped whole.
             int visible = 0;
-            for (int f = 0; f < faces; f++)
+            for (int half = 0; half < 2; half++)
             {
-                // Whole bytes of occluded faces are skipped at once (the padding's ring).
-                if ((f & 7) == 0 && f + 8 <= faces && bits[f >> 3] == 0xFF)
+                int f = half * quads;
+                for (int i = 0; i < h - 1; i++)
                 {
-                    f += 7;
-                    continue;
+                    int tl = i * w;
+                    for (int j = 0; j < qw; j++, f++, tl++)
+                    {
+                        if ((f & 7) == 0 && j + 8 <= qw && bits[f >> 3] == 0xFF)
+                        {
+                            f += 7;
+                            tl += 7;
+                            j += 7;
+                            continue;
+                        }
+                        if (((bits[f >> 3] >> (7 - (f & 7))) & 1) != 0) continue;
+                        used[tl + w] = 1;
+                        used[tl + 1] = 1;
+                        used[half == 0 ? tl : tl + w + 1] = 1;
+                        visible++;
+                    }
                 }
+            }
+            for (int f = 2 * quads; f < faces; f++)
+            {
                 if (Occluded(bits, f)) continue;
                 int a, b, c;
                 FaceVertices(f, w, h, quads, loop, out a, out b, out c);
@@ -436,17 +468,43 @@ namespace Ex4d.Bridge.Core
             if (o.VertexSource.Length < nv) o.VertexSource = new int[Grow(o.VertexSource.Length, nv)];
             if (o.Faces.Length < 3 * visible) o.Faces = new int[Grow(o.Faces.Length, 3 * visible)];
 
-            // Pass 2: the faces, renumbered.
+            // Pass 2: the faces, renumbered, in the same order.
             var outFaces = o.Faces;
             var remap = _remap;
             int p = 0;
-            for (int f = 0; f < faces; f++)
+            for (int half = 0; half < 2; half++)
             {
-                if ((f & 7) == 0 && f + 8 <= faces && bits[f >> 3] == 0xFF)
+                int f = half * quads;
+                for (int i = 0; i < h - 1; i++)
                 {
-                    f += 7;
-                    continue;
+                    int tl = i * w;
+                    for (int j = 0; j < qw; j++, f++, tl++)
+                    {
+                        if ((f & 7) == 0 && j + 8 <= qw && bits[f >> 3] == 0xFF)
+                        {
+                            f += 7;
+                            tl += 7;
+                            j += 7;
+                            continue;
+                        }
+                        if (((bits[f >> 3] >> (7 - (f & 7))) & 1) != 0) continue;
+                        outFaces[p] = remap[tl + w];
+                        if (half == 0)
+                        {
+                            outFaces[p + 1] = remap[tl];
+                            outFaces[p + 2] = remap[tl + 1];
+                        }
+                        else
+                        {
+                            outFaces[p + 1] = remap[tl + 1];
+                            outFaces[p + 2] = remap[tl + w + 1];
+                        }
+                        p += 3;
+                    }
                 }
+            }
+            for (int f = 2 * quads; f < faces; f++)
+            {
                 if (Occluded(bits, f)) continue;
                 int a, b, c;
                 FaceVertices(f, w, h, quads, loop, out a, out b, out c);
@@ -476,8 +534,13 @@ namespace Ex4d.Bridge.Core
             double minZ = double.PositiveInfinity, maxX = double.NegativeInfinity;
             double maxY = double.NegativeInfinity, maxZ = double.NegativeInfinity;
             int k = 0;
-            for (int v = 0; v < n; v++)
+            for (int v = 0, i = 0, j = 0; v < n; v++)
             {
+                if (v > 0 && ++j == w)
+                {
+                    j = 0;
+                    i++;
+                }
                 if (used[v] == 0) continue;
                 float cx, cy, cz;
                 if (v == cap)
@@ -489,7 +552,6 @@ namespace Ex4d.Bridge.Core
                 }
                 else
                 {
-                    int i = v / w, j = v - i * w;
                     float d = depth[v];
                     cx = (float)(d * rayX[j]);
                     cy = (float)(d * rayY[i]);

@@ -134,6 +134,33 @@ namespace Ex4d.Bridge.Core
             if (!(near > 0.0) || !(far >= near) || double.IsInfinity(far))
                 throw new Ex4dFormatException(what + ": depth range near=" + near.ToString("R")
                     + ", far=" + far.ToString("R") + " is invalid (need 0 < near <= far, finite)");
+            double invFar = 1.0 / far;
+            double step = (1.0 / near - 1.0 / far) / Uint16Steps;
+            if (map.Predictor == DepthPredictor.Gradient)
+            {
+                // One pass from the little-endian bytes: undo the predictor (r = q - (left +
+                // up - upleft) mod 2^16: a running sum down each column, then along each row)
+                // and dequantise together (a padded layer grid is mostly far codes; memory traffic, not
+                // arithmetic, is what costs).
+                int width = (int)map.Width, height = (int)map.Height;
+                if (_columnSums.Length < width) _columnSums = new ushort[width];
+                var col = _columnSums;
+                Array.Clear(col, 0, width);
+                var src = raw.Array;
+                int p = raw.Offset, o = 0;
+                for (int row = 0; row < height; row++)
+                {
+                    int acc = 0;
+                    for (int j = 0; j < width; j++, o++, p += 2)
+                    {
+                        int c = (col[j] + (src[p] | (src[p + 1] << 8))) & 0xFFFF;
+                        col[j] = (ushort)c;
+                        acc = (acc + c) & 0xFFFF;
+                        output[o] = acc == FarCode ? farValue : (float)(1.0 / (invFar + acc * step));
+                    }
+                }
+                return;
+            }
             if (_codes.Length < n) _codes = new ushort[n];
             var codes = _codes;
             // Little-endian samples; Buffer.BlockCopy keeps the host order.
@@ -141,38 +168,12 @@ namespace Ex4d.Bridge.Core
             if (!BitConverter.IsLittleEndian)
                 for (int i = 0; i < n; i++) codes[i] = (ushort)((codes[i] >> 8) | (codes[i] << 8));
 
-            if (map.Predictor == DepthPredictor.Gradient)
-                UndoGradient(codes, (int)map.Width, (int)map.Height);
-
             // The same operations, in the same order, as the reference decoder
             // (ex4d_bridge.wire.decode_depth), so both agree to the bit.
-            double invFar = 1.0 / far;
-            double step = (1.0 / near - 1.0 / far) / Uint16Steps;
             for (int i = 0; i < n; i++)
             {
                 int q = codes[i];
                 output[i] = q == FarCode ? farValue : (float)(1.0 / (invFar + q * step));
-            }
-        }
-
-        /// <summary>Undoes r = q - (left + up - upleft) mod 2^16: a running sum down each
-        /// column, then along each row, modulo 2^16.</summary>
-        void UndoGradient(ushort[] codes, int width, int height)
-        {
-            if (_columnSums.Length < width) _columnSums = new ushort[width];
-            var col = _columnSums;
-            Array.Clear(col, 0, width);
-            int i = 0;
-            for (int row = 0; row < height; row++)
-            {
-                int acc = 0;
-                for (int j = 0; j < width; j++, i++)
-                {
-                    int c = (col[j] + codes[i]) & 0xFFFF;
-                    col[j] = (ushort)c;
-                    acc = (acc + c) & 0xFFFF;
-                    codes[i] = (ushort)acc;
-                }
             }
         }
 
