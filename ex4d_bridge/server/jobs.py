@@ -53,6 +53,7 @@ from ..geometry import RenderOptions
 from ..scene import render_trajectory
 from ..scene.trajectory_render import render_intrinsics
 from .errors import NotFoundError, PreconditionError
+from .rpc import is_disk_full
 from .store import JOB_ID_RE, SceneStore
 
 log = logging.getLogger(__name__)
@@ -312,6 +313,10 @@ class GenerationWorker:
         self._queued: list[str] = []
         self._cancel: dict[str, threading.Event] = {}
         self._listeners: dict[str, list[Listener]] = {}
+        # Job changes the database could not store (a full disk): kept here, shown by get(),
+        # written with the job's next change that succeeds.
+        self._unsaved: dict[str, dict[str, Any]] = {}
+        self._db_problem: str | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         # Poses of finished jobs are small and consulted on every View pose; frames are large
@@ -369,15 +374,28 @@ class GenerationWorker:
         with self._lock:
             self._cancel[rec.job_id] = threading.Event()
             self._queued.append(rec.job_id)
+            # The reply says where the job joined the queue (the worker may take it at once).
+            position = len(self._queued)
         self._queue.put((rec.job_id, params))
-        return self.get(rec.job_id)
+        return replace(rec, queue_position=position)
 
     def get(self, job_id: str) -> JobRecord:
         rec = self.db.get(job_id)
         with self._lock:
+            unsaved = self._unsaved.get(job_id)
+            if unsaved:
+                rec = replace(rec, **unsaved)
             if rec.job_id in self._queued:
                 rec = replace(rec, queue_position=self._queued.index(rec.job_id) + 1)
         return rec
+
+    def health_problem(self) -> str | None:
+        """Why generation cannot run now (the worker thread ended, or the job database cannot
+        be written), or None: the server's health check reports NOT_SERVING with it."""
+        if not self._thread.is_alive() and not self._stopping.is_set():
+            return "the generation worker stopped; restart the server"
+        with self._lock:
+            return self._db_problem
 
     def list(self, scene_id: str | None = None) -> list[JobRecord]:
         return [self.get(r.job_id) for r in self.db.list(scene_id or None)]
@@ -486,7 +504,27 @@ class GenerationWorker:
     # -- worker thread -------------------------------------------------------------------
 
     def _set(self, job_id: str, **fields: Any) -> JobRecord:
-        rec = self.db.update(job_id, **fields)
+        with self._lock:
+            pending = self._unsaved.pop(job_id, {})
+        fields = {**pending, **fields}
+        try:
+            self.db.update(job_id, **fields)
+        except (sqlite3.Error, OSError) as exc:
+            # The worker must outlive its database: the job's state stays visible from memory,
+            # health reports the problem, and the next change that can be written catches up.
+            reason = "disk full" if is_disk_full(exc) else f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                self._unsaved[job_id] = fields
+                self._db_problem = f"the job database cannot be written ({reason})"
+            log.error("job %s: cannot store its state: %s", job_id, reason)
+        else:
+            with self._lock:
+                self._db_problem = None
+                others = list(self._unsaved.items())
+                self._unsaved.clear()
+            for other, pending in others:  # the database works again: catch up
+                self._set(other, **pending)
+        rec = self.get(job_id)
         with self._lock:
             listeners = list(self._listeners.get(job_id, []))
         for fn in listeners:
@@ -517,6 +555,18 @@ class GenerationWorker:
                 continue
             try:
                 self._execute(job_id, params, cancel)
+            except Exception as exc:  # noqa: BLE001 - whatever happens, the queue moves on
+                log.exception("generation job %s could not be finished", job_id)
+                try:
+                    self._set(
+                        job_id,
+                        state=JobState.FAILED,
+                        finished_unix_s=time.time(),
+                        error=f"the worker failed: {type(exc).__name__}: {exc}"[:2000],
+                        message="failed",
+                    )
+                except Exception:  # noqa: BLE001
+                    log.exception("job %s: cannot record the failure", job_id)
             finally:
                 with self._lock:
                     self._cancel.pop(job_id, None)
@@ -577,13 +627,17 @@ class GenerationWorker:
                 message="the server stopped" if self._stopping.is_set() else "cancelled",
             )
         except Exception as exc:  # noqa: BLE001 - the job fails, the worker lives on
-            if not isinstance(exc, Ex4dError):
-                log.exception("generation job %s failed", job_id)
+            if is_disk_full(exc):
+                error = f"disk full: the server could not store the result ({exc})"
+            else:
+                error = f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, Ex4dError):
+                    log.exception("generation job %s failed", job_id)
             self._set(
                 job_id,
                 state=JobState.FAILED,
                 finished_unix_s=time.time(),
-                error=f"{type(exc).__name__}: {exc}"[:2000],
+                error=error[:2000],
                 message="failed",
             )
         finally:
