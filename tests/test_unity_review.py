@@ -402,3 +402,52 @@ def test_dither_is_float_only_and_keeps_the_bayer_thresholds(tmp_path):
         idx = np.arange(base, base + n) % 4
         expected = (BAYER4[idx[:, None], idx[None, :]] + 0.5) / 16
         np.testing.assert_array_equal(values[band], expected, f"band at {base}")
+
+
+# -- static checks where nothing runs without Unity -------------------------------------------
+
+
+def test_package_declares_the_modules_it_uses():
+    """XRSettings lives in com.unity.modules.vr and Collider in com.unity.modules.physics: a
+    project that disabled either would fail to compile the package."""
+    package = json.loads((UNITY / "package.json").read_text(encoding="utf-8"))
+    deps = package["dependencies"]
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in UNITY.rglob("*.cs"))
+    for module, used in (
+        ("com.unity.modules.vr", "XRSettings"),
+        ("com.unity.modules.physics", "Collider"),
+        ("com.unity.modules.xr", "InputDevices"),
+        ("com.unity.modules.imgui", "OnGUI"),
+        ("com.unity.modules.imageconversion", "LoadImage"),
+    ):
+        assert used in sources, used
+        assert deps.get(module) == "1.0.0", module
+    readme = (UNITY / "README.md").read_text(encoding="utf-8")
+    assert '"testables": ["com.ex4d.bridge"]' in readme
+
+
+def test_link_xml_preserves_the_grpc_assemblies():
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(UNITY / "link.xml").getroot()
+    preserved = {a.get("fullname"): a.get("preserve") for a in root.iter("assembly")}
+    for name in ("Google.Protobuf", "Grpc.Core.Api", "Grpc.Net.Client", "Grpc.Net.Common"):
+        assert preserved.get(name) == "all", name
+    # Unity reads link.xml only under Assets/: the editor hands the package's file to the
+    # linker, and only when the gRPC layer (and so those assemblies) is compiled.
+    processor = (UNITY / "Editor" / "Ex4dLinkXml.cs").read_text(encoding="utf-8")
+    assert "IUnityLinkerProcessor" in processor
+    assert re.search(r"#if EX4D_BRIDGE_GRPC.*\"link\.xml\".*#endif", processor, re.S)
+
+
+def test_find_kernel_only_after_the_compute_support_check():
+    """FindKernel throws where the shader has no variant for the platform; the only call sites
+    hand it to ComputeKernels.TryFind (tested above), whose first argument is the support check
+    and which never calls it when that is false."""
+    for path in (UNITY / "Runtime").rglob("*.cs"):
+        text = re.sub(r"//.*", "", path.read_text(encoding="utf-8"))  # code only
+        for m in re.finditer(r"FindKernel", text):
+            call = text.rfind("ComputeKernels.TryFind(", 0, m.start())
+            assert call >= 0 and m.start() - call < 300, f"{path.name}: FindKernel outside TryFind"
+            first_arg = text[call : text.index(",", call)]
+            assert "GpuSupported" in first_arg or "supportsComputeShaders" in first_arg, path.name
