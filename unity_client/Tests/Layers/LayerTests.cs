@@ -557,6 +557,16 @@ namespace Ex4d.Bridge.Core.Tests
             Check(QualityTiers.RequestCompletions(true, 0) && QualityTiers.RequestCompletions(true, 1)
                 && !QualityTiers.RequestCompletions(true, -1) && !QualityTiers.RequestCompletions(false, 2),
                 "include_completions only when wanted and allowed");
+            // The depth rule the layer shader applies (CompletionDepth.Push = Ex4dLayerPush).
+            double b = CompletionDepth.DefaultBias;
+            Check(!CompletionDepth.LayerWins(4.0, 4.0, b, 0) && !CompletionDepth.LayerWins(4.0, 3.95, b, 0)
+                && !CompletionDepth.LayerWins(4.0, 4.0 / 1.02 + 1e-9, b, 0),
+                "the source wins ties within 2%");
+            Check(CompletionDepth.LayerWins(4.0, 3.88, b, 0) && CompletionDepth.LayerWins(
+                double.PositiveInfinity, 50.0, b, 3), "a layer wins where the source is farther "
+                + "or has nothing");
+            Check(CompletionDepth.Push(b, 0) < CompletionDepth.Push(b, 1)
+                && CompletionDepth.Push(b, 5) < 1.0 + 2 * b, "earlier layers win ties with later ones");
             Check(QualityTiers.LayersToDraw(6, 0) == 6 && QualityTiers.LayersToDraw(6, 2) == 2
                 && QualityTiers.LayersToDraw(1, 2) == 1 && QualityTiers.LayersToDraw(6, -1) == 0
                 && QualityTiers.LayersToDraw(0, 0) == 0, "layers drawn of those decoded");

@@ -33,4 +33,13 @@ void Ex4dFade(float visibility, float mode, float softness, float2 pixel)
     }
 }
 
+// How far a completion layer's vertex is pushed along its view ray (a factor on its
+// view-space position): 1 + bias for layer 0, and 0.1% more per later layer, so the source
+// surface wins ties within `bias` and earlier layers win ties with later ones
+// (Ex4d.Bridge.Core.CompletionDepth.Push is the tested twin).
+float Ex4dLayerPush(float bias, float order)
+{
+    return 1.0 + bias + 0.001 * order;
+}
+
 #endif
