@@ -241,9 +241,14 @@ namespace Ex4d.Bridge.Net
         {
             int w = Math.Max(1, viewWidth), h = Math.Max(1, viewHeight);
             bool budgeted = player != null && player.isActiveAndEnabled;
-            int maxSide = budgeted ? player.Budget.maxViewSide : 0;
+            // From the player's settings, not player.Budget: that is only set in the player's
+            // OnEnable, which may run after ours, and the geometry request goes out once.
+            var budget = budgeted
+                ? (player.useCustomBudget ? player.customBudget : Ex4dQualityBudget.For(player.qualityTier))
+                : default(Ex4dQualityBudget);
+            int maxSide = budgeted ? budget.maxViewSide : 0;
             // Standalone tiers: no image decoding on the main thread, so raw RGB (zlib).
-            bool rawColor = budgeted && player.Budget.rawColor;
+            bool rawColor = budgeted && budget.rawColor;
             _meshColorEncoding = (int)ColorTransport.ForRequest(meshColorEncoding, rawColor);
             var viewColor = ColorTransport.ForRequest(viewColorEncoding, rawColor);
             if (maxSide > 0 && Math.Max(w, h) > maxSide)
