@@ -65,8 +65,10 @@ def _is_scene_dir(path: Path) -> bool:
     return path.is_dir() and (path / "scene.json").is_file()
 
 
-def page_url(base: str, scene_id: str, token: str | None) -> str:
-    """The page's URL; scene and token travel in the fragment, which browsers never send."""
+def page_url(base: str, scene_id: str, token: str | None, query: str = "") -> str:
+    """The page's URL; scene and token travel in the fragment, which browsers never send.
+    ``query``: page options, e.g. ``color=png&depth=float32`` for exact frames."""
+    base = f"{base}?{query}" if query else base
     parts = [f"scene={scene_id}"] if scene_id else []
     if token:
         parts.append(f"token={token}")

@@ -3,6 +3,7 @@ page decodes exactly the messages this package speaks (no second copy of the sch
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +38,11 @@ def _type_name(f: FieldDescriptor) -> str:
     return _SCALARS[f.type]
 
 
+def js_name(name: str) -> str:
+    """protobufjs's field naming (``scene_id`` -> ``sceneId``), as its .proto parser uses."""
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
+
+
 def _enum(e: EnumDescriptor) -> dict[str, Any]:
     return {"values": {v.name: v.number for v in e.values}}
 
@@ -47,13 +53,13 @@ def _message(m: Descriptor) -> dict[str, Any]:
         entry: dict[str, Any] = {"type": _type_name(f), "id": f.number}
         if f.is_repeated:
             entry["rule"] = "repeated"
-        fields[f.name] = entry
+        fields[js_name(f.name)] = entry
     out: dict[str, Any] = {"fields": fields}
     nested = {e.name: _enum(e) for e in m.enum_types}
     nested.update({n.name: _message(n) for n in m.nested_types})
     if nested:
         out["nested"] = nested
-    oneofs = {o.name: {"oneof": [f.name for f in o.fields]} for o in m.oneofs}
+    oneofs = {o.name: {"oneof": [js_name(f.name) for f in o.fields]} for o in m.oneofs}
     if oneofs:
         out["oneofs"] = oneofs
     return out
@@ -72,7 +78,7 @@ def _files(root: FileDescriptor) -> list[FileDescriptor]:
 
 @lru_cache(maxsize=1)
 def contract_json() -> dict[str, Any]:
-    """``{"nested": {"ex4d": {"nested": {"v1": {"nested": {...}}}}}}`` for
+    """``{"nested": {"ex4d": {"nested": {"v1": {"nested": {...}}}}}}`` (camelCase field names) for
     ``protobuf.Root.fromJSON``: every message and enum of package ``ex4d.v1`` and the Bridge
     service's methods."""
     types: dict[str, Any] = {}

@@ -157,6 +157,9 @@
   worker.postMessage({
     type: "open", base: state.base, token: state.token, sceneId: hash.get("scene") || "",
     includeCompletions: true, maxLayers: Number(query.get("max_layers") || 0),
+    // ?color=png|raw and ?depth=float32|float16 ask for exact frames (default: JPEG, uint16).
+    colorEncoding: { jpeg: 1, raw: 2, png: 3 }[query.get("color")] || 0,
+    depthEncoding: { uint16: 1, float16: 2, float32: 3 }[query.get("depth")] || 0,
   });
 
   function frameIndexAt(time) {
@@ -307,7 +310,8 @@
   // -- WebXR -------------------------------------------------------------------------------
   async function enterVR() {
     const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor"] });
-    await gl.makeXRCompatible();
+    // Created xrCompatible already; asking again can wait for a device switch that never comes.
+    if (!gl.getContextAttributes().xrCompatible) await gl.makeXRCompatible();
     const layer = new XRWebGLLayer(session, gl, { antialias: false });
     session.updateRenderState({ baseLayer: layer, depthNear: 0.01, depthFar: 1000 });
     // 'local': the origin is the head where the session starts, placed on the source camera.

@@ -24,7 +24,7 @@ function plain(type, msg) {
   return type.toObject(msg, { longs: Number, enums: Number, defaults: true, arrays: true });
 }
 
-async function open({ base, token, sceneId, includeCompletions, maxLayers }) {
+async function open({ base, token, sceneId, includeCompletions, maxLayers, colorEncoding, depthEncoding }) {
   if (controller) controller.abort();
   controller = new AbortController();
   const signal = controller.signal;
@@ -40,6 +40,7 @@ async function open({ base, token, sceneId, includeCompletions, maxLayers }) {
   postMessage({ type: "scene", info });
   const req = T.StreamGeometryRequest.encode({
     sceneId, includeCompletions: !!includeCompletions, maxLayers: maxLayers || 0,
+    colorEncoding: colorEncoding || 0, depthEncoding: depthEncoding || 0,
   }).finish();
   for await (const bytes of Ex4dRpc.call(base, "StreamGeometry", req, token, signal)) {
     const t0 = performance.now();
