@@ -54,7 +54,8 @@ def describe_frame_fit(
         step = (num_frames - 1) / (preset_frames - 1)
         return (
             f"{head} samples {preset_frames} of them (about one in every {step:.1f}) "
-            f"and maps the result back to all {num_frames}{hint}"
+            f"and maps the result back to all {num_frames}{hint}, or generate with "
+            "--long-clip windowed to generate every frame"
         )
     padding = preset_frames - num_frames
     return (
