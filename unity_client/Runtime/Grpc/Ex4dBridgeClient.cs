@@ -59,6 +59,10 @@ namespace Ex4d.Bridge.Net
         public DepthEncoding depthEncoding = DepthEncoding.Uint16Inverse;
         public ImageEncoding meshColorEncoding = ImageEncoding.Jpeg;
         [Range(1, 100)] public int meshJpegQuality = 90;
+        [Tooltip("Ask for each frame's completion layers (StreamGeometryRequest."
+            + "include_completions), as many as the player's quality budget draws (max_layers). "
+            + "Read when the geometry stream opens.")]
+        public bool includeCompletions = true;
 
         [Header("Views (View stream)")]
         public bool streamViews = true;
@@ -74,6 +78,11 @@ namespace Ex4d.Bridge.Net
         [Range(1, 100)] public int viewJpegQuality = 85;
         public MaskStyle maskStyle = MaskStyle.Face;
         public bool includeGeneratedViews = true;
+        [Tooltip("The raw DW-Mesh raster instead of the completed render (ViewOptions.raw).")]
+        public bool rawViews;
+        [Tooltip("Ask for the provenance of every view pixel (hole, source, completion, "
+            + "nearby completion).")]
+        public bool includeProvenance;
 
         [Header("Connection")]
         public float initialRetrySeconds = 0.5f;
@@ -94,6 +103,8 @@ namespace Ex4d.Bridge.Net
         // Mesh colour to request (the budget may turn JPEG/PNG into raw RGB), set on the main
         // thread, read by the network thread.
         volatile int _meshColorEncoding = (int)ImageEncoding.Jpeg;
+        // Completion layers to ask for (-1: none, 0: all), from the player's budget.
+        volatile int _maxLayers = -1;
         TlsTrustPlan _tls;
 
         // Guarded by _gate (written by the network tasks, read by the main thread).
@@ -250,6 +261,10 @@ namespace Ex4d.Bridge.Net
             // Standalone tiers: no image decoding on the main thread, so raw RGB (zlib).
             bool rawColor = budgeted && budget.rawColor;
             _meshColorEncoding = (int)ColorTransport.ForRequest(meshColorEncoding, rawColor);
+            // Without a player nothing draws layers, so none are asked for.
+            _maxLayers = includeCompletions && budgeted && player.WantsCompletions
+                ? player.MaxCompletionLayers
+                : -1;
             var viewColor = ColorTransport.ForRequest(viewColorEncoding, rawColor);
             if (maxSide > 0 && Math.Max(w, h) > maxSide)
             {
@@ -265,7 +280,9 @@ namespace Ex4d.Bridge.Net
                 && current.ColorEncoding == viewColor
                 && current.JpegQuality == viewJpegQuality
                 && current.MaskStyle == (int)maskStyle
-                && current.IncludeGenerated == includeGeneratedViews)
+                && current.IncludeGenerated == includeGeneratedViews
+                && current.Raw == rawViews
+                && current.IncludeProvenance == includeProvenance)
                 return; // unchanged: no allocation
             _viewSettings = new ViewSettings
             {
@@ -276,6 +293,8 @@ namespace Ex4d.Bridge.Net
                 JpegQuality = viewJpegQuality,
                 MaskStyle = (int)maskStyle,
                 IncludeGenerated = includeGeneratedViews,
+                Raw = rawViews,
+                IncludeProvenance = includeProvenance,
             };
         }
 
@@ -433,6 +452,12 @@ namespace Ex4d.Bridge.Net
                 ColorEncoding = (Wire.ImageEncoding)_meshColorEncoding,
                 JpegQuality = (uint)meshJpegQuality,
             };
+            int maxLayers = _maxLayers;
+            if (QualityTiers.RequestCompletions(true, maxLayers))
+            {
+                request.IncludeCompletions = true;
+                request.MaxLayers = QualityTiers.RequestMaxLayers(maxLayers);
+            }
             using (var call = client.StreamGeometry(request, headers, null, cancel))
             {
                 var stream = call.ResponseStream;

@@ -143,7 +143,44 @@ namespace Ex4d.Bridge.Net
                     frame.HasCapCenter = true;
                 }
             }
+            int layers = m.Layers.Count;
+            if (layers > 0)
+            {
+                // Only streams that asked for completions carry layers; the store keeps the
+                // array with the frame.
+                frame.Layers = new CompletionLayerFrameData[layers];
+                frame.NumLayers = layers;
+                for (int i = 0; i < layers; i++) frame.Layers[i] = ToCore(m.Layers[i]);
+            }
             return frame;
+        }
+
+        public static CompletionLayerFrameData ToCore(Wire.CompletionLayerFrame l)
+        {
+            var layer = new CompletionLayerFrameData
+            {
+                LayerIndex = l.LayerIndex,
+                Generation = l.Generation,
+                Intrinsics = ToCore(l.Intrinsics),
+            };
+            // Sub-messages are null when absent: the core refuses a layer without them.
+            if (l.Pose != null)
+            {
+                layer.Pose = ToCore(l.Pose);
+                layer.HasPose = true;
+            }
+            if (l.Region != null)
+            {
+                layer.Region = new PixelRegionData(l.Region.X0, l.Region.Y0, l.Region.X1,
+                    l.Region.Y1);
+                layer.HasRegion = true;
+            }
+            if (l.Mesh != null)
+            {
+                layer.Mesh = ToCore(l.Mesh);
+                layer.HasMesh = true;
+            }
+            return layer;
         }
 
         public static ViewReplyData ToCore(Wire.ViewReply r)
@@ -172,6 +209,18 @@ namespace Ex4d.Bridge.Net
                 reply.Generated = ToCore(r.Generated);
                 reply.HasGenerated = true;
             }
+            reply.CompletionLayers = r.CompletionLayers;
+            if (r.Provenance != null)
+            {
+                reply.Provenance = new ProvenanceMapData
+                {
+                    Width = r.Provenance.Width,
+                    Height = r.Provenance.Height,
+                    Data = Slice(r.Provenance.Data),
+                    Compression = (Compression)(int)r.Provenance.Compression,
+                };
+                reply.HasProvenance = true;
+            }
             return reply;
         }
 
@@ -196,6 +245,8 @@ namespace Ex4d.Bridge.Net
                     DepthEncoding = (Wire.DepthEncoding)(int)s.DepthEncoding,
                     MaskStyle = (Wire.MaskStyle)(int)s.MaskStyle,
                     SkipGenerated = !s.IncludeGenerated,
+                    Raw = s.Raw,
+                    IncludeProvenance = s.IncludeProvenance,
                 },
             };
             if (sample.UseTime) request.TimeS = Math.Max(0.0, sample.TimeS);
@@ -221,5 +272,10 @@ namespace Ex4d.Bridge.Net
         /// </summary>
         public int MaskStyle = 1;
         public bool IncludeGenerated = true;
+        /// <summary>The raw DW-Mesh raster instead of the completed render.</summary>
+        public bool Raw;
+        /// <summary>Ask for the per-pixel provenance map (hole / source / completion /
+        /// nearby).</summary>
+        public bool IncludeProvenance;
     }
 }

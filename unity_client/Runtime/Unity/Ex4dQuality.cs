@@ -1,20 +1,23 @@
+using Ex4d.Bridge.Core;
 using UnityEngine;
 
 namespace Ex4d.Bridge
 {
-    /// <summary>Preset budgets for the devices the client runs on.</summary>
+    /// <summary>Preset budgets for the devices the client runs on. Same values as the core's
+    /// QualityTierKind (the tier rules live there, tested).</summary>
     public enum Ex4dQualityTier
     {
         /// <summary>Picked at start: a standalone tier on Android (Quest-class headsets),
         /// Desktop elsewhere.</summary>
         Auto,
-        /// <summary>PC VR / editor: full-resolution grid, 1024-pixel views.</summary>
+        /// <summary>PC VR / editor: full-resolution grid, 1024-pixel views, every completion
+        /// layer.</summary>
         Desktop,
-        /// <summary>Recent standalone headsets (Quest 3 class): grid capped at 384 per side.
-        /// </summary>
+        /// <summary>Recent standalone headsets (Quest 3 class): grid capped at 384 per side, 2
+        /// completion layers per frame.</summary>
         StandaloneHigh,
         /// <summary>Older standalone headsets (Quest 2 class): grid capped at 256, lower video
-        /// frame rate and view resolution.</summary>
+        /// frame rate and view resolution, 1 completion layer per frame.</summary>
         StandaloneLow,
     }
 
@@ -38,6 +41,10 @@ namespace Ex4d.Bridge
             + "thread never decodes an image (Texture2D.LoadImage costs several ms per frame on "
             + "a standalone headset). Costs several times JPEG's bytes on the link.")]
         public bool rawColor;
+        [Tooltip("Completion layers streamed and drawn per frame, the first ones in layer order "
+            + "(they hold the most surface): 0 all, -1 none. Each is one more mesh to decode, "
+            + "upload and draw per video frame.")]
+        public int maxCompletionLayers;
 
         public static Ex4dQualityBudget For(Ex4dQualityTier tier)
         {
@@ -53,6 +60,7 @@ namespace Ex4d.Bridge
                         maxPosesPerSecond = 72,
                         useComputeShader = true,
                         rawColor = true,
+                        maxCompletionLayers = QualityTiers.MaxLayers((QualityTierKind)tier),
                     };
                 case Ex4dQualityTier.StandaloneLow:
                     return new Ex4dQualityBudget
@@ -63,6 +71,7 @@ namespace Ex4d.Bridge
                         maxPosesPerSecond = 36,
                         useComputeShader = true,
                         rawColor = true,
+                        maxCompletionLayers = QualityTiers.MaxLayers((QualityTierKind)tier),
                     };
                 default:
                     return new Ex4dQualityBudget
@@ -73,6 +82,7 @@ namespace Ex4d.Bridge
                         maxPosesPerSecond = 0,
                         useComputeShader = true,
                         rawColor = false,
+                        maxCompletionLayers = QualityTiers.MaxLayers(QualityTierKind.Desktop),
                     };
             }
         }
@@ -82,10 +92,9 @@ namespace Ex4d.Bridge
         /// elsewhere.</summary>
         public static Ex4dQualityTier AutoTier()
         {
-            if (Application.platform != RuntimePlatform.Android) return Ex4dQualityTier.Desktop;
-            return SystemInfo.systemMemorySize >= 7000
-                ? Ex4dQualityTier.StandaloneHigh
-                : Ex4dQualityTier.StandaloneLow;
+            // The rule lives in the core (QualityTiers.Resolve), where it is tested.
+            return (Ex4dQualityTier)QualityTiers.Resolve(QualityTierKind.Auto,
+                Application.platform == RuntimePlatform.Android, SystemInfo.systemMemorySize);
         }
     }
 }

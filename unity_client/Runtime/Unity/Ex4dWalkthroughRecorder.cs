@@ -10,6 +10,10 @@ namespace Ex4d.Bridge
     /// saves it in the pose-path format the Python side reads: `ex4d-bridge ... --trajectory
     /// file.json`, ex4d_bridge.camera.load_pose_path, or a PosePath for RecordWalkthrough /
     /// SubmitGeneration. JSON, plus CSV when asked.
+    /// <para>The file also notes what the user saw: "completed" (whether the player drew
+    /// completion layers) and "completion_layers" (the most it drew in one frame), so a
+    /// replay renders the completed scene when the walkthrough showed it. The pose-path
+    /// readers ignore both keys.</para>
     /// </summary>
     public sealed class Ex4dWalkthroughRecorder : MonoBehaviour
     {
@@ -66,7 +70,10 @@ namespace Ex4d.Bridge
             _recorder.Save(stem + ".json");
             if (alsoWriteCsv) _recorder.Save(stem + ".csv");
             LastSavedPath = stem + ".json";
-            Debug.Log("[Ex4d] walkthrough of " + _recorder.Count + " poses saved to " + LastSavedPath);
+            Debug.Log("[Ex4d] walkthrough of " + _recorder.Count + " poses ("
+                + (_recorder.Completed == true
+                    ? "completed, up to " + _recorder.CompletionLayers + " layers"
+                    : "raw DW-Mesh") + ") saved to " + LastSavedPath);
             return LastSavedPath;
         }
 
@@ -88,6 +95,7 @@ namespace Ex4d.Bridge
             if (coordinateSystem != WireCoordinateSystem.Unity)
                 pose = Conventions.ConvertPose(pose, coordinateSystem);
             _recorder.Add(now - _start, pose.Position, pose.Rotation);
+            _recorder.NoteLayersDrawn(player.DrawnLayers);
             _lastSample = now;
         }
     }
