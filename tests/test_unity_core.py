@@ -184,6 +184,11 @@ def test_decode_benchmark_runs_without_allocating(tmp_path):
     assert result["benchmark"] == "unity_core_decode"
     paths = {(r["variant"], r["path"]) for r in result["results"]}
     assert ("default_jpeg", "cpu_vertices") in paths
+    # The frame with completion layers (issue 12), both decode paths and the source alone.
+    layered = result["layered"]["variant"]
+    assert layered.startswith("layered_") and result["layered"]["num_layers"] >= 1
+    for path in ("cpu_vertices", "gpu_upload_inputs", "cpu_vertices_source_only"):
+        assert (layered, path) in paths
     for r in result["results"]:
         assert r["ms_median"] > 0
         if r["path"] != "baseline_naive":

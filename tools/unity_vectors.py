@@ -699,10 +699,11 @@ def write_vectors(out_dir: str | os.PathLike) -> Path:
     return path
 
 
-def write_bench_frame(out_dir: str | os.PathLike, size: int = 512) -> Path:
+def write_bench_frame(out_dir: str | os.PathLike, size: int = 512, layers: int = 6) -> Path:
     """One size x size frame of the synthetic scene in the server's default encodings
     (UINT16_INVERSE + GRADIENT + zlib depth, JPEG colour, zlib occluded bits), and a variant
-    with zlib-compressed raw RGB colour."""
+    with zlib-compressed raw RGB colour; with ``layers`` > 0 also a frame carrying that many
+    completion layers (tools/unity_layer_vectors.py, issue 12)."""
     scene = SyntheticScene(size, size, 1)
     mesh = build_dw_mesh(scene.depths()[0], scene.frames()[0], scene.intrinsics)
     variants = {
@@ -712,11 +713,29 @@ def write_bench_frame(out_dir: str | os.PathLike, size: int = 512) -> Path:
             "float16_jpeg", mesh, color="jpeg", depth_encoding=pb.DEPTH_ENCODING_FLOAT16
         ),
     }
+    data: dict = {"size": size, "frames": variants}
+    if layers > 0:
+        data["layered"] = _layer_vectors_module().bench_layered_frame(size, layers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / BENCH_FRAME_FILE
-    path.write_text(json.dumps({"size": size, "frames": variants}), encoding="utf-8")
+    path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+def _layer_vectors_module():
+    """tools/unity_layer_vectors.py (layered frames), loaded by path like this script."""
+    import importlib.util
+
+    name = "ex4d_unity_layer_vectors"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("unity_layer_vectors.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 # -- building and running the C# programs ---------------------------------------------------
@@ -834,7 +853,7 @@ def _cmd_check(args) -> int:
 def _cmd_bench(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        frame = write_bench_frame(tmp_path, args.size)
+        frame = write_bench_frame(tmp_path, args.size, args.layers)
         exe = build_bench(tmp_path)
         proc = run_mono(exe, str(frame), str(args.warmup), str(args.iterations))
         if proc.returncode != 0:
@@ -859,6 +878,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=_cmd_check)
     p = sub.add_parser("bench", help="decode benchmark of one mesh frame (JSON)")
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--layers", type=int, default=6, help="completion layers of the layered frame")
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--iterations", type=int, default=300)
     p.add_argument("--out", help="also write the JSON here")

@@ -3,6 +3,7 @@
 // (DeflateStream and fresh arrays per frame). Prints JSON.
 //
 //   python tools/unity_vectors.py bench --out bench/results/unity_core_decode.json
+//   (the frame file holds the plain variants and a frame with 6 completion layers)
 //   (or: mono Ex4dCoreBench.exe bench_frame.json [warmup] [iterations])
 using System;
 using System.Collections.Generic;
