@@ -92,6 +92,13 @@ def register(subparsers) -> None:
         "(default 1024)",
     )
     p.add_argument(
+        "--max-memory-gib",
+        type=float,
+        default=0.0,
+        help="memory the requests running at once may use, by their estimates; larger "
+        "requests are refused, concurrent ones wait (0: 60%% of the machine's memory)",
+    )
+    p.add_argument(
         "--max-calls",
         type=int,
         default=256,
@@ -171,6 +178,7 @@ def build_config(args: argparse.Namespace):
         max_receive_bytes=int(args.max_message_mib * MIB),
         max_upload_bytes=int(args.max_upload_mib * MIB),
         max_scene_bytes=int(args.max_scene_mib * MIB),
+        max_memory_bytes=int(args.max_memory_gib * (1 << 30)),
         max_concurrent_rpcs=args.max_calls,
         stream_idle_s=args.stream_idle_s,
         render_workers=args.render_workers,

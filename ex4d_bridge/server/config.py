@@ -72,6 +72,9 @@ class ServerConfig:
     max_path_poses: int = 4096
     # Frames a walkthrough may hold in memory before encoding, in bytes of RGB.
     max_walkthrough_bytes: int = 2048 * MIB
+    # Memory the server's requests may hold at once, by their estimates (server/memory.py);
+    # 0: 60% of the machine's memory.
+    max_memory_bytes: int = 0
     # Threads that render View frames (0: one per CPU core, at most 8); batch work (uploads,
     # walkthroughs, exports) has its own threads so it never holds up View.
     render_workers: int = 0

@@ -53,6 +53,7 @@ from ..geometry import RenderOptions
 from ..scene import render_trajectory
 from ..scene.trajectory_render import render_intrinsics
 from .errors import NotFoundError, PreconditionError
+from .memory import MemoryBudget, default_budget_bytes, generation_bytes
 from .rpc import is_disk_full
 from .store import JOB_ID_RE, SceneStore
 
@@ -231,6 +232,16 @@ class GenerationParams:
             return len(self.trajectory)
         return sum(len(t) for t in self.coverage)
 
+    def memory_bytes(self, backend: str) -> int:
+        """The job's memory estimate (its largest path; see ``server.memory``)."""
+        paths = [self.trajectory] if self.trajectory is not None else list(self.coverage)
+        out = 0
+        for t in paths:
+            k = t.intrinsics
+            w, h = (k.width, k.height) if k is not None else (512, 512)
+            out = max(out, generation_bytes(len(t), w, h, backend))
+        return out
+
     @property
     def stages(self) -> tuple[str, ...]:
         if self.coverage:
@@ -297,10 +308,12 @@ class GenerationWorker:
         allow_fallback: bool = True,
         render_options: RenderOptions = RenderOptions(),
         on_completions: Callable[[str], None] | None = None,
+        memory: MemoryBudget | None = None,
     ) -> None:
         self.store, self.db, self.jobs_dir = store, db, Path(jobs_dir)
         # Told the scene id whenever a job stored completions (the View cache reloads it).
         self.on_completions = on_completions
+        self.memory = memory if memory is not None else MemoryBudget(default_budget_bytes())
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         for pattern in (".staging-*", ".work-*"):
             for leftover in self.jobs_dir.glob(pattern):
@@ -603,10 +616,18 @@ class GenerationWorker:
             completer = self._get_completer()
             self._set(job_id, completer=completer.name)
             scene = self.store.load(params.scene_id)
-            if params.complete or params.coverage:
-                message = self._complete(job_id, params, cancel, completer, scene, staging)
-            else:
-                message = self._generate(job_id, params, cancel, completer, scene, staging)
+            # The job holds its memory estimate while it runs (View renders wait for it, or it
+            # for them); the model's own memory is not part of the estimate.
+            with self.memory.reserve(
+                params.memory_bytes(self.render_options.backend),
+                "this generation job",
+                wait_s=3600.0,
+                cancelled=cancel.is_set,
+            ):
+                if params.complete or params.coverage:
+                    message = self._complete(job_id, params, cancel, completer, scene, staging)
+                else:
+                    message = self._generate(job_id, params, cancel, completer, scene, staging)
             self._set(
                 job_id,
                 state=JobState.SUCCEEDED,

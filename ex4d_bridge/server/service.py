@@ -17,12 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .. import wire
 from ..camera import Trajectory
 from ..errors import Cancelled, InputError
 from ..generation import SamplingParams
 from ..geometry import RenderOptions, export_mesh
+from ..geometry.rendering import choose_backend
 from ..runtime import init_render_worker
 from ..scene import render_trajectory, save_walkthrough
 from ..scene.completion import CompletionInfo, list_completions, render_completed_trajectory
@@ -32,6 +34,12 @@ from .completed import CompletedScenes
 from .config import ServerConfig
 from .errors import LimitError, PreconditionError
 from .jobs import GenerationParams, GenerationWorker, JobDB, JobRecord, JobState, check_job_id
+from .memory import (
+    MemoryBudget,
+    default_budget_bytes,
+    generation_bytes,
+    trajectory_render_bytes,
+)
 from .messages import (
     MASK_STYLE,
     check_completion_path,
@@ -61,6 +69,8 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         )
         self.db = JobDB(self.store.root / "jobs.sqlite")
         self.device = config.device if config.device != "cpu" else None
+        self.memory = MemoryBudget(config.max_memory_bytes or default_budget_bytes())
+        self.backend = choose_backend(config.render_backend, torch.device(self.device or "cpu"))
         self.completed = CompletedScenes(
             self.store,
             RenderOptions(backend=config.render_backend, mask_style="face", device=self.device),
@@ -74,6 +84,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             allow_fallback=config.allow_fallback,
             render_options=RenderOptions(backend=config.render_backend, device=self.device),
             on_completions=self.completed.invalidate,
+            memory=self.memory,
         )
         self.view_pool = ThreadPoolExecutor(
             config.view_threads,
@@ -89,7 +100,13 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         )
         self.uploads = SceneUploads(config, self.store, self.batch_pool)
         self.views = ViewStreams(
-            config, self.store, self.worker, self.view_pool, self.device, self.completed
+            config,
+            self.store,
+            self.worker,
+            self.view_pool,
+            self.device,
+            self.completed,
+            self.memory,
         )
 
     def close(self) -> None:
@@ -297,6 +314,11 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             num_inference_steps=request.num_inference_steps or None,
             guidance_scale=request.guidance_scale or None,
         )
+        sizes = [traj] if traj is not None else list(coverage)
+        need = max(generation_bytes(len(t), k.width, k.height, self.backend) for t in sizes)
+        self.memory.check(
+            need, f"generating {max(len(t) for t in sizes)} poses at {k.width}x{k.height}"
+        )
         params = GenerationParams(
             scene_id=rec.scene_id,
             trajectory=traj,
@@ -378,6 +400,10 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             raise InputError(f"unknown mask_style {request.mask_style}")
         if request.crf > 51:
             raise InputError(f"crf {request.crf} must be 0..51")
+        self.memory.check(
+            trajectory_render_bytes(len(traj), k.width, k.height, self.backend, True),
+            f"a walkthrough of {len(traj)} frames at {k.width}x{k.height}",
+        )
         need = len(traj) * k.width * k.height * 3
         if need > self.config.max_walkthrough_bytes:
             raise LimitError(
@@ -416,25 +442,32 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         )
         # What View shows: completed where the scene has completions, unless asked raw.
         raw = req.raw or options.mask_style == "reference" or not entry.has_completions
+        k = traj.intrinsics
+        need = trajectory_render_bytes(len(traj), k.width, k.height, self.backend, not raw)
+        what = f"a walkthrough of {len(traj)} frames at {k.width}x{k.height}"
+        with self.memory.reserve(need, what, wait_s=120.0, cancelled=cancel.is_set):
+            result = self._walkthrough_frames(entry, traj, frames, options, raw, cancel)
+        fps = traj.fps or rec.fps
+        save_walkthrough(result, staging, fps, crf=int(req.crf or 18), coordinate_system=system)
+
+    def _walkthrough_frames(self, entry, traj, frames, options, raw, cancel):
         try:
             if raw:
-                result = render_trajectory(
+                return render_trajectory(
                     entry.scene,
                     traj,
                     options,
                     frame_indices=frames,
-                    meshes=lambda t: self.store.mesh(rec.scene_id, t, self.device),
+                    meshes=lambda t: self.store.mesh(entry.record.scene_id, t, self.device),
                     progress=False,
                     cancel=cancel,
                 )
             else:
-                result = render_completed_trajectory(
+                return render_completed_trajectory(
                     entry.completed, traj, frame_indices=frames, progress=False, cancel=cancel
                 )
         except Cancelled:
             raise asyncio.CancelledError() from None
-        fps = traj.fps or rec.fps
-        save_walkthrough(result, staging, fps, crf=int(req.crf or 18), coordinate_system=system)
 
 
 __all__ = ["BridgeService"]

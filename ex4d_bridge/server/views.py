@@ -23,12 +23,14 @@ import torch
 from .. import wire
 from ..errors import InputError
 from ..geometry import RenderOptions, render
+from ..geometry.rendering import choose_backend
 from ..video.resize import resize_image
 from ..wire import view_pb2
 from .completed import CompletedScenes
 from .config import ServerConfig
 from .errors import LimitError
 from .jobs import GenerationWorker
+from .memory import MemoryBudget, render_bytes
 from .messages import MASK_STYLE, frame_for
 from .rpc import run_in_pool
 from .store import SceneStore, check_scene_id
@@ -83,9 +85,11 @@ class ViewStreams:
         pool: ThreadPoolExecutor,
         device: str | None,
         completed: CompletedScenes,
+        memory: MemoryBudget,
     ) -> None:
         self.config, self.store, self.worker, self.pool = config, store, worker, pool
-        self.device, self.completed = device, completed
+        self.device, self.completed, self.memory = device, completed, memory
+        self.backend = choose_backend(config.render_backend, torch.device(device or "cpu"))
         self._options = {
             wire_style: RenderOptions(
                 backend=config.render_backend, mask_style=style, device=device
@@ -180,15 +184,21 @@ class ViewStreams:
             or opts.mask_style == view_pb2.MASK_STYLE_REFERENCE
             or not entry.has_completions
         )
-        if raw:
-            mesh = self.store.mesh(item.scene_id, t, self.device)
-            out = render(mesh, item.c2w, k, self._options[opts.mask_style])
-            color, mask = _to_numpy(out.color), _to_numpy(out.mask)
-            depth = _to_numpy(out.depth) if opts.include_depth else None
-            provenance = mask.astype(np.uint8) if opts.include_provenance else None  # 0/1
-        else:
-            done = entry.completed.render(t, item.c2w, k)
-            color, mask, depth, provenance = done.color, ~done.holes, done.depth, done.provenance
+        need = render_bytes(k.width, k.height, self.backend, completed=not raw)
+        # Large views wait for memory held by others (up to a few seconds), then are refused.
+        with self.memory.reserve(need, f"a {k.width}x{k.height} view", wait_s=10.0):
+            if raw:
+                mesh = self.store.mesh(item.scene_id, t, self.device)
+                out = render(mesh, item.c2w, k, self._options[opts.mask_style])
+                color, mask = _to_numpy(out.color), _to_numpy(out.mask)
+                depth = _to_numpy(out.depth) if opts.include_depth else None
+                provenance = mask.astype(np.uint8) if opts.include_provenance else None  # 0/1
+                del out
+            else:
+                done = entry.completed.render(t, item.c2w, k)
+                color, mask, depth = done.color, ~done.holes, done.depth
+                provenance = done.provenance
+                del done
         t1 = time.perf_counter()
         reply = view_pb2.ViewReply(
             sequence=req.sequence,
