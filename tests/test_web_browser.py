@@ -1,8 +1,8 @@
 """The web viewer in a real browser (headless Chromium, software GL) against a real Bridge
 server and gateway on loopback: the first frame, pictures at three known poses against the
-library's renderer, a recorded walk replayed through ``ex4d-bridge render --trajectory``, and
-WebXR (a mock ``navigator.xr``: session start and the per-eye views). Skipped without
-chromium + chromedriver + selenium."""
+library's renderer, the completed mode against the library's compositing, a recorded walk
+replayed through ``ex4d-bridge render --trajectory``, and WebXR (a mock ``navigator.xr``:
+session start and the per-eye views). Skipped without chromium + chromedriver + selenium."""
 
 from __future__ import annotations
 
@@ -101,7 +101,6 @@ def test_page_matches_the_library_renderer_at_three_poses(served, tmp_path):
             assert got.shape == want.shape
             save_pair(tmp_path / f"pose_{name}.png", got, want)
             d = image_diff(got, want)
-            print(name, d)
             assert d["mean_abs"] < MAX_MEAN_ABS, (name, d, tmp_path)
             assert d["bad_fraction"] < MAX_BAD_FRACTION, (name, d, tmp_path)
         # A wrong pose must fail the comparison (the test can fail).
@@ -261,3 +260,49 @@ def test_webxr_session_renders_each_eye_from_the_headset_pose(served, tmp_path):
         )
         page.js("window.ex4d.state.xr.session.end()")
         page.wait_for("!window.ex4d.state.xr", "the session to end")
+
+
+@pytest.fixture(scope="module")
+def completed_served(scene_dir, tmp_path_factory):
+    import shutil
+
+    from ex4d_bridge.scene.completion import complete_scene
+
+    d = tmp_path_factory.mktemp("completed") / "scene"
+    shutil.copytree(scene_dir, d)
+    complete_scene(d, ["orbit:40"], progress=False, stride=2)
+    local = LocalScene(d, None, TOKEN).start()
+    try:
+        with GatewayThread(WebConfig(target=local.target, port=0, token=TOKEN)) as gw:
+            yield {"url": page_url(gw.url, local.scene_id, TOKEN, EXACT), "dir": d}
+    finally:
+        local.stop()
+
+
+def test_completed_mode_composites_like_the_library(completed_served, tmp_path):
+    from ex4d_bridge.scene.completion import CompletedScene, load_completions
+
+    d = completed_served["dir"]
+    scene = Scene.load(d)
+    completed = CompletedScene(scene, load_completions(d))
+    r = scene.min_depth() + 0.15
+    k = scene.intrinsics
+    with Page() as page:
+        page.open(completed_served["url"], frames=FRAMES)
+        assert page.js("return window.ex4d.state.hasLayers")
+        for frame, eye in ((2, (0.3 * r, 0.0, 0.05 * r)), (3, (0.45 * r, -0.1 * r, 0.1 * r))):
+            c2w = look_at(eye, (0.0, 0.0, r))
+            raw_lib = np.asarray(render(scene.mesh(frame), c2w, k, RenderOptions()).color)
+            want = completed.render(frame, c2w, k).color
+            page.js("window.ex4d.setCompleted(true)")
+            page.set_view(c2w, k, frame=frame)
+            got = page.capture()
+            save_pair(tmp_path / f"completed_{frame}.png", got, want)
+            d = image_diff(got, want)
+            assert d["mean_abs"] < MAX_MEAN_ABS and d["bad_fraction"] < MAX_BAD_FRACTION, d
+            # The layers matter here: the raw mesh is far from the completed view.
+            assert image_diff(raw_lib, want)["bad_fraction"] > 5 * MAX_BAD_FRACTION
+            page.js("window.ex4d.setCompleted(false)")
+            page.set_view(c2w, k, frame=frame)
+            d = image_diff(page.capture(), raw_lib)
+            assert d["mean_abs"] < MAX_MEAN_ABS and d["bad_fraction"] < MAX_BAD_FRACTION, d

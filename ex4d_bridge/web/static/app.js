@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const canvas = $("view");
   const gl = canvas.getContext("webgl2", {
-    antialias: false, preserveDrawingBuffer: true, xrCompatible: true, alpha: false,
+    antialias: false, preserveDrawingBuffer: true, xrCompatible: true, alpha: false, stencil: true,
   });
   const hash = new URLSearchParams(location.hash.slice(1));
   const query = new URLSearchParams(location.search);
@@ -176,15 +176,57 @@
   }
 
   // -- drawing -----------------------------------------------------------------------------
-  function drawFrame(gpu, view, proj) {
-    if (state.completed && state.hasLayers) {
-      // Source first with its holes open, then the layers 2% farther: the source wins where
-      // both hold a surface, a layer shows where the source has none or is farther.
-      renderer.draw(gpu, { hideOccluded: true });
-      for (const l of gpu.layers) renderer.draw(l, { hideOccluded: true, depthScale: 1.02 });
-    } else {
-      renderer.draw(gpu);
+  // The library's compositing (scene.completion.compose): the source where it shows a surface;
+  // in its holes (occluded faces, nothing) the frame's layers; a layer also wins where it is
+  // more than DEPTH_TOLERANCE nearer than the source; what is still empty is filled from the
+  // layers of nearby frames (t-1, t+1, t-2, ...), nearest frame first. Stencil: 0 marks
+  // the pixels still empty.
+  const DEPTH_TOLERANCE = 0.02;
+  const WINDOW = 8;
+  function nearbyWithLayers(idx) {
+    const out = [];
+    for (let d = 1; d <= WINDOW; d++) {
+      for (const f of [idx - d, idx + d]) {
+        const g = state.frames[f];
+        if (g && g.layers.length) out.push(g);
+      }
     }
+    return out;
+  }
+  function drawFrame(idx) {
+    const gpu = state.frames[idx];
+    if (!(state.completed && state.hasLayers)) {
+      renderer.draw(gpu);
+      return;
+    }
+    gl.enable(gl.STENCIL_TEST);
+    gl.stencilFunc(gl.ALWAYS, 0, 0xff);
+    gl.stencilOp(gl.KEEP, gl.KEEP, gl.KEEP);
+    renderer.draw(gpu, { faces: "occluded" });
+    gl.stencilFunc(gl.ALWAYS, 1, 0xff);
+    gl.stencilOp(gl.KEEP, gl.KEEP, gl.REPLACE);
+    renderer.draw(gpu, { faces: "visible" });
+    // Holes are holes whatever hid them: forget the occluded faces' depth there.
+    gl.stencilFunc(gl.EQUAL, 0, 0xff);
+    gl.stencilOp(gl.KEEP, gl.KEEP, gl.KEEP);
+    renderer.farDepth();
+    const scale = 1 / (1 - DEPTH_TOLERANCE);
+    gl.stencilFunc(gl.ALWAYS, 2, 0xff);
+    gl.stencilOp(gl.KEEP, gl.KEEP, gl.REPLACE);
+    gl.depthFunc(gl.LESS);
+    for (const l of gpu.layers) renderer.draw(l, { faces: "visible", depthScale: scale });
+    // Nearby frames: nearest frame first, then depth within a frame (draw where still empty,
+    // then mark what it covered so later frames leave it).
+    for (const g of nearbyWithLayers(idx)) {
+      gl.stencilFunc(gl.EQUAL, 0, 0xff);
+      gl.stencilOp(gl.KEEP, gl.KEEP, gl.KEEP);
+      gl.depthFunc(gl.LESS);
+      for (const l of g.layers) renderer.draw(l, { faces: "visible", depthScale: scale });
+      gl.stencilOp(gl.KEEP, gl.KEEP, gl.INCR);
+      renderer.markCovered();
+    }
+    gl.disable(gl.STENCIL_TEST);
+    gl.depthFunc(gl.LEQUAL);
   }
   function farFor(gpu, c2w) {
     const d = Math.hypot(c2w[3], c2w[7], c2w[11]);
@@ -201,12 +243,12 @@
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     gl.viewport(0, 0, canvas.width, canvas.height);
     gl.clearColor(0, 0, 0, 1);
-    gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
+    gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT | gl.STENCIL_BUFFER_BIT);
     if (idx < 0) return;
     const gpu = state.frames[idx];
     const c2w = cameraPose();
     renderer.begin(P.viewMatrixGL(c2w), Ex4dRenderer.projectionFromIntrinsics(viewIntrinsics(), NEAR, farFor(gpu, c2w)));
-    drawFrame(gpu, c2w);
+    drawFrame(idx);
     gl.finish();
     state.drawMs = performance.now() - t0;
     state.shown = idx;
@@ -312,7 +354,7 @@
     const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor"] });
     // Created xrCompatible already; asking again can wait for a device switch that never comes.
     if (!gl.getContextAttributes().xrCompatible) await gl.makeXRCompatible();
-    const layer = new XRWebGLLayer(session, gl, { antialias: false });
+    const layer = new XRWebGLLayer(session, gl, { antialias: false, stencil: true });
     session.updateRenderState({ baseLayer: layer, depthNear: 0.01, depthFar: 1000 });
     // 'local': the origin is the head where the session starts, placed on the source camera.
     const space = await session.requestReferenceSpace("local");
@@ -338,7 +380,7 @@
     const idx = frameToShow();
     gl.bindFramebuffer(gl.FRAMEBUFFER, xr.layer.framebuffer);
     gl.clearColor(0, 0, 0, 1);
-    gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
+    gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT | gl.STENCIL_BUFFER_BIT);
     xr.views = [];
     for (const view of pose.views) {
       const vp = xr.layer.getViewport(view);
@@ -349,7 +391,7 @@
       xr.views.push({ eye: view.eye, viewport: { x: vp.x, y: vp.y, width: vp.width, height: vp.height }, c2w: eye });
       if (idx < 0) continue;
       renderer.begin(viewMat, P.fromColumnMajor(view.projectionMatrix));
-      drawFrame(state.frames[idx], eye);
+      drawFrame(idx);
     }
     state.shown = idx;
     if (idx >= 0) sample(now, P.xrToOpenCV(pose.transform.matrix), idx);

@@ -15,7 +15,7 @@ uniform vec4 uK;
 uniform mat4 uModel;
 uniform mat4 uView;
 uniform mat4 uProj;
-uniform int uHideOccluded;
+uniform int uFaces;  // 0: all faces, 1: not occluded ones, 2: occluded ones
 uniform float uDepthScale;
 flat out int vOcc;
 out vec3 vColor;
@@ -37,7 +37,7 @@ void main() {
   bool occ = ((flags >> uint(tri)) & 1u) != 0u;
   vOcc = occ ? 1 : 0;
   vColor = vec3(0.0);
-  if (occ && uHideOccluded == 1) {
+  if ((occ && uFaces == 1) || (!occ && uFaces == 2)) {
     // All three corners of the face land outside the clip volume: the face is dropped.
     gl_Position = vec4(2.0, 2.0, 2.0, 1.0);
     return;
@@ -69,6 +69,26 @@ void main() {
     return s;
   }
 
+  // One triangle over the whole viewport at the far plane: resets depth where the stencil says.
+  const FAR_VS = `#version 300 es
+void main() {
+  vec2 p = vec2(float((gl_VertexID & 1) * 4 - 1), float((gl_VertexID >> 1) * 4 - 1));
+  gl_Position = vec4(p, 1.0, 1.0);
+}`;
+  const FAR_FS = `#version 300 es
+precision mediump float;
+out vec4 outColor;
+void main() { outColor = vec4(0.0); }`;
+
+  function program(gl, vs, fs) {
+    const prog = gl.createProgram();
+    gl.attachShader(prog, compile(gl, gl.VERTEX_SHADER, vs));
+    gl.attachShader(prog, compile(gl, gl.FRAGMENT_SHADER, fs));
+    gl.linkProgram(prog);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error(`program: ${gl.getProgramInfoLog(prog)}`);
+    return prog;
+  }
+
   const IDENTITY = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
 
   // OpenGL projection (eye in GL axes) of a pinhole camera whose image is the viewport: NDC
@@ -86,15 +106,12 @@ void main() {
   class GridRenderer {
     constructor(gl) {
       this.gl = gl;
-      const prog = gl.createProgram();
-      gl.attachShader(prog, compile(gl, gl.VERTEX_SHADER, VS));
-      gl.attachShader(prog, compile(gl, gl.FRAGMENT_SHADER, FS));
-      gl.linkProgram(prog);
-      if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error(`program: ${gl.getProgramInfoLog(prog)}`);
+      const prog = program(gl, VS, FS);
       this.prog = prog;
+      this.farProg = program(gl, FAR_VS, FAR_FS);
       this.vao = gl.createVertexArray();  // no attributes: everything comes from gl_VertexID
       this.u = {};
-      for (const n of ["uDepth", "uOcc", "uColor", "uSize", "uK", "uModel", "uView", "uProj", "uHideOccluded", "uDepthScale"]) {
+      for (const n of ["uDepth", "uOcc", "uColor", "uSize", "uK", "uModel", "uView", "uProj", "uFaces", "uDepthScale"]) {
         this.u[n] = gl.getUniformLocation(prog, n);
       }
     }
@@ -139,6 +156,33 @@ void main() {
       for (const t of [gpu.depth, gpu.occ, gpu.color]) this.gl.deleteTexture(t);
     }
 
+    // Depth back to the far plane wherever the current stencil test passes (colour untouched).
+    farDepth() {
+      const gl = this.gl;
+      gl.useProgram(this.farProg);
+      gl.colorMask(false, false, false, false);
+      gl.depthFunc(gl.ALWAYS);
+      gl.drawArrays(gl.TRIANGLES, 0, 3);
+      gl.colorMask(true, true, true, true);
+      gl.depthFunc(gl.LEQUAL);
+      gl.useProgram(this.prog);
+    }
+
+    // Runs the stencil op on every pixel whose depth is nearer than the far plane (where the
+    // stencil test passes): marks what the draws since the last farDepth() covered.
+    markCovered() {
+      const gl = this.gl;
+      gl.useProgram(this.farProg);
+      gl.colorMask(false, false, false, false);
+      gl.depthMask(false);
+      gl.depthFunc(gl.GREATER);
+      gl.drawArrays(gl.TRIANGLES, 0, 3);
+      gl.colorMask(true, true, true, true);
+      gl.depthMask(true);
+      gl.depthFunc(gl.LEQUAL);
+      gl.useProgram(this.prog);
+    }
+
     // view: world (OpenCV) -> eye (GL axes), proj: eye -> clip; both row-major arrays.
     begin(view, proj) {
       const gl = this.gl;
@@ -152,7 +196,8 @@ void main() {
       gl.uniformMatrix4fv(this.u.uProj, false, new Float32Array(Ex4dPoses.transpose4(proj)));
     }
 
-    draw(gpu, { hideOccluded = false, depthScale = 1.0 } = {}) {
+    // faces: "all", "visible" (occluded faces dropped) or "occluded" (only those, drawn black).
+    draw(gpu, { faces = "all", depthScale = 1.0 } = {}) {
       const gl = this.gl;
       gl.activeTexture(gl.TEXTURE0);
       gl.bindTexture(gl.TEXTURE_2D, gpu.depth);
@@ -166,7 +211,7 @@ void main() {
       gl.uniform2i(this.u.uSize, gpu.w, gpu.h);
       gl.uniform4f(this.u.uK, gpu.k.fx, gpu.k.fy, gpu.k.cx, gpu.k.cy);
       gl.uniformMatrix4fv(this.u.uModel, false, gpu.model);
-      gl.uniform1i(this.u.uHideOccluded, hideOccluded ? 1 : 0);
+      gl.uniform1i(this.u.uFaces, { all: 0, visible: 1, occluded: 2 }[faces]);
       gl.uniform1f(this.u.uDepthScale, depthScale);
       gl.drawArrays(gl.TRIANGLES, 0, gpu.count);
     }
