@@ -231,8 +231,18 @@ def test_a_stream_that_keeps_sending_stays_open(open_server, scene_id):
 
 
 def test_health_probes_turn_health_not_serving_and_back(open_server):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     broken = {"reason": "the test broke it"}
-    open_server.server.add_health_probe("test part", lambda: broken["reason"])
+    with BridgeClient(open_server.target, progress=False, timeout=5) as c:
+        watch = health_pb2_grpc.HealthStub(c.channel).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=20
+        )
+        status = health_pb2.HealthCheckResponse.ServingStatus.Name
+        assert status(next(watch).status) == "SERVING"
+        open_server.server.add_health_probe("test part", lambda: broken["reason"])
+        assert status(next(watch).status) == "NOT_SERVING"  # watchers hear of it too
+        watch.cancel()
     try:
         with BridgeClient(open_server.target, progress=False, timeout=5) as c:
             deadline = time.time() + 5

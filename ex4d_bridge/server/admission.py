@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -140,10 +141,19 @@ class Admission:
         if server_streaming:
 
             async def streaming(request_iterator, context):
+                # A coroutine writing replies, so that servicer methods of either style work:
+                # async generators (the Bridge's) and coroutines that write (health's Watch).
                 arg = await argument(request_iterator, context)
                 async with self._slot(context, counted):
-                    async for reply in fn(arg, context):
-                        yield reply
+                    replies = fn(arg, context)
+                    if not inspect.isasyncgen(replies):
+                        await replies
+                        return
+                    try:
+                        async for reply in replies:
+                            await context.write(reply)
+                    finally:
+                        await replies.aclose()  # its cleanup now, not when collected
 
             return grpc.stream_stream_rpc_method_handler(
                 streaming, request_deserializer=deserializer, response_serializer=serializer

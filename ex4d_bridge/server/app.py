@@ -76,8 +76,7 @@ class _CheckedHealth:
         return await self._servicer.Check(await _checked(request, context), context)
 
     async def Watch(self, request, context):  # noqa: N802 - gRPC method name
-        async for reply in self._servicer.Watch(await _checked(request, context), context):
-            yield reply
+        await self._servicer.Watch(await _checked(request, context), context)
 
     async def List(self, request, context):  # noqa: N802 - gRPC method name
         return await self._servicer.List(await _checked(request, context), context)
