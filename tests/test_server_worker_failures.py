@@ -157,3 +157,14 @@ def test_submit_reports_where_the_job_joined_the_queue(client, scene_id, complet
     assert [j.queue_position for j in jobs[1:]] == sorted(j.queue_position for j in jobs[1:])
     for job in jobs:
         assert finish(client, job.job_id).state == jobs_pb2.JOB_STATE_SUCCEEDED
+
+
+def test_export_mesh_chunks_have_a_floor(client, scene_id):
+    from ex4d_bridge.server.service import MIN_CHUNK_BYTES
+    from ex4d_bridge.wire import geometry_pb2
+
+    req = geometry_pb2.ExportMeshRequest(scene_id=scene_id, frame_index=0, chunk_bytes=1)
+    chunks = list(client.stub.ExportMesh(req, timeout=60))
+    sizes = [len(c.data) for c in chunks]
+    assert len(chunks) == -(-sum(sizes) // MIN_CHUNK_BYTES)  # 1 byte asked, 64 KiB sent
+    assert max(sizes) == min(MIN_CHUNK_BYTES, sum(sizes))

@@ -56,6 +56,9 @@ from .store import SceneRecord, SceneStore, check_scene_id
 from .uploads import SceneUploads
 from .views import ViewStreams
 
+# The smallest ExportMesh chunk the server sends; smaller requests are raised to it.
+MIN_CHUNK_BYTES = 64 * 1024
+
 
 class BridgeService(bridge_pb2_grpc.BridgeServicer):
     def __init__(self, config: ServerConfig) -> None:
@@ -247,6 +250,8 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
         rec = await asyncio.to_thread(self.store.get, request.scene_id)
         limit = self.config.max_send_bytes - 64 * 1024
         chunk = request.chunk_bytes or min(wire.CHUNK_BYTES, limit)
+        # Tiny chunks cost a message each (chunk_bytes=1 made 65k of them): raise to a floor.
+        chunk = max(chunk, MIN_CHUNK_BYTES)
         if chunk > limit:
             raise LimitError(f"chunk_bytes {chunk} is over the server's message limit ({limit})")
         if request.frame_index >= rec.num_frames:
