@@ -366,3 +366,28 @@ def test_a_node_client_rebuilds_each_layer_as_the_library(server, covered, tmp_p
         assert np.array_equal(f, w.faces) and np.array_equal(c, w.colors)
         scale = max(1.0, float(np.abs(w.vertices).max()))
         np.testing.assert_allclose(v, w.vertices, rtol=0, atol=2.4e-7 * scale)
+
+
+def test_the_completed_scene_cache_is_bounded_by_size(
+    client, server, uploaded, synthetic, tmp_path
+):
+    cache = server.service.completed
+    scene_id, _ = uploaded
+    video = write_video(tmp_path / "c.mp4", synthetic.frames()[:4], synthetic.fps)
+    np.savez(tmp_path / "d.npz", depth=synthetic.depths()[:4])
+    other = client.upload_scene(video, depth=tmp_path / "d.npz", intrinsics=synthetic.intrinsics)
+    both = cache.get(scene_id).nbytes + cache.get(other.scene_id).nbytes
+    assert len(cache) >= 2 and cache.nbytes >= both
+    old = cache.budget_bytes
+    try:
+        cache.budget_bytes = both - 1  # room for one of them: the least recently used goes
+        cache.invalidate(scene_id)
+        loads = cache.loads
+        client.view(other.scene_id, OFF_PATH, 16, 12)  # the other is used last
+        cache.get(scene_id)  # loaded again, which evicts `other`
+        assert cache.loads == loads + 1
+        assert scene_id in cache._entries and other.scene_id not in cache._entries
+        assert cache.nbytes <= cache.budget_bytes
+    finally:
+        cache.budget_bytes = old
+        client.delete_scene(other.scene_id)
