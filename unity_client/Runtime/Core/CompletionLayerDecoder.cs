@@ -133,6 +133,10 @@ namespace Ex4d.Bridge.Core
         readonly double[] _rotation = new double[9];
         byte[] _used = new byte[0];
         int[] _remap = new int[0];
+        // Pass 1's visible grid faces, (top-left vertex << 1) | half, so pass 2 visits only
+        // those (a padded grid is mostly occluded faces).
+        int[] _visible = new int[0];
+        LayerWorkerPool _pool;
 
         /// <summary>A stand-alone decoder (one layer at a time) with these options' space and
         /// compaction.</summary>
@@ -148,6 +152,14 @@ namespace Ex4d.Bridge.Core
 
         public MeshDecodeOptions Options { get { return _grids.Options; } }
 
+        internal long HelperAllocatedBytes { get { return _pool == null ? 0 : _pool.HelperAllocatedBytes; } }
+
+        internal void Dispose()
+        {
+            if (_pool != null) _pool.Dispose();
+            _pool = null;
+        }
+
         /// <summary>Decodes <paramref name="frame"/>'s layers (up to MaxLayers) into
         /// <paramref name="set"/>.</summary>
         public void DecodeAll(ref MeshFrameData frame, DecodedLayerSet set)
@@ -159,18 +171,37 @@ namespace Ex4d.Bridge.Core
                     + (frame.Layers == null ? 0 : frame.Layers.Length) + "-entry layer array");
             int max = Options.MaxLayers;
             int count = max > 0 ? Math.Min(sent, max) : sent;
-            for (int i = 0; i < count; i++)
+            if (count > 1 && Options.LayerThreads > 1)
             {
+                if (_pool == null) _pool = new LayerWorkerPool(Options, Options.LayerThreads - 1);
                 try
                 {
-                    Decode(ref frame.Layers[i], set.Slot(i));
+                    _pool.Run(this, frame.Layers, count, set);
                 }
-                catch (Ex4dFormatException e)
+                catch
                 {
                     set.Clear();
-                    throw new Ex4dFormatException("layer " + i + ": " + e.Message, e);
+                    throw;
                 }
-                if (i > 0 && frame.Layers[i].LayerIndex <= frame.Layers[i - 1].LayerIndex)
+            }
+            else
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    try
+                    {
+                        Decode(ref frame.Layers[i], set.Slot(i));
+                    }
+                    catch (Ex4dFormatException e)
+                    {
+                        set.Clear();
+                        throw new Ex4dFormatException("layer " + i + ": " + e.Message, e);
+                    }
+                }
+            }
+            for (int i = 1; i < count; i++)
+            {
+                if (frame.Layers[i].LayerIndex <= frame.Layers[i - 1].LayerIndex)
                 {
                     set.Clear();
                     throw new Ex4dFormatException("layer " + i + ": layer_index "
@@ -428,6 +459,9 @@ namespace Ex4d.Bridge.Core
             // a time so no face needs a division; bytes of eight occluded faces (most of a
             // padded grid) are skipped whole.
             int visible = 0;
+            int gridVisible = 0;
+            if (_visible.Length < 2 * quads) _visible = new int[2 * quads];
+            var list = _visible;
             for (int half = 0; half < 2; half++)
             {
                 int f = half * quads;
@@ -447,6 +481,7 @@ namespace Ex4d.Bridge.Core
                         used[tl + w] = 1;
                         used[tl + 1] = 1;
                         used[half == 0 ? tl : tl + w + 1] = 1;
+                        list[gridVisible++] = (tl << 1) | half;
                         visible++;
                     }
                 }
@@ -472,36 +507,21 @@ namespace Ex4d.Bridge.Core
             var outFaces = o.Faces;
             var remap = _remap;
             int p = 0;
-            for (int half = 0; half < 2; half++)
+            for (int e = 0; e < gridVisible; e++)
             {
-                int f = half * quads;
-                for (int i = 0; i < h - 1; i++)
+                int code = list[e], tl = code >> 1;
+                outFaces[p] = remap[tl + w];
+                if ((code & 1) == 0)
                 {
-                    int tl = i * w;
-                    for (int j = 0; j < qw; j++, f++, tl++)
-                    {
-                        if ((f & 7) == 0 && j + 8 <= qw && bits[f >> 3] == 0xFF)
-                        {
-                            f += 7;
-                            tl += 7;
-                            j += 7;
-                            continue;
-                        }
-                        if (((bits[f >> 3] >> (7 - (f & 7))) & 1) != 0) continue;
-                        outFaces[p] = remap[tl + w];
-                        if (half == 0)
-                        {
-                            outFaces[p + 1] = remap[tl];
-                            outFaces[p + 2] = remap[tl + 1];
-                        }
-                        else
-                        {
-                            outFaces[p + 1] = remap[tl + 1];
-                            outFaces[p + 2] = remap[tl + w + 1];
-                        }
-                        p += 3;
-                    }
+                    outFaces[p + 1] = remap[tl];
+                    outFaces[p + 2] = remap[tl + 1];
                 }
+                else
+                {
+                    outFaces[p + 1] = remap[tl + 1];
+                    outFaces[p + 2] = remap[tl + w + 1];
+                }
+                p += 3;
             }
             for (int f = 2 * quads; f < faces; f++)
             {

@@ -33,6 +33,11 @@ namespace Ex4d.Bridge.Core
         /// CPU (<see cref="DecodedLayer.Vertices"/>); off when a compute shader builds the
         /// layer from its grid and pose.</summary>
         public bool CompactLayers = true;
+        /// <summary>Threads that decode a frame's layers: the decoding thread plus
+        /// LayerThreads - 1 background helpers, started on the first frame with two layers or
+        /// more (1: the decoding thread only). Layers are independent, so the result is the
+        /// same either way.</summary>
+        public int LayerThreads = 1;
     }
 
     /// <summary>
@@ -110,7 +115,7 @@ namespace Ex4d.Bridge.Core
     /// <see cref="Ex4dFormatException"/> and leaves the last good frame untouched. No
     /// allocation once both buffers have seen the resolution. Not thread-safe.</para>
     /// </summary>
-    public sealed class MeshFrameDecoder
+    public sealed class MeshFrameDecoder : IDisposable
     {
         readonly MeshDecodeOptions _options;
         readonly DepthDecoder _depth;
@@ -131,6 +136,16 @@ namespace Ex4d.Bridge.Core
         }
 
         public MeshDecodeOptions Options { get { return _options; } }
+
+        /// <summary>Bytes the layer helper threads allocated so far (0 without helpers).
+        /// </summary>
+        public long LayerHelperAllocatedBytes { get { return _layers.HelperAllocatedBytes; } }
+
+        /// <summary>Stops the layer helper threads, if any were started.</summary>
+        public void Dispose()
+        {
+            _layers.Dispose();
+        }
 
         /// <summary>The last successfully decoded frame, or null before the first.</summary>
         public DecodedMeshFrame Current { get { return _front; } }

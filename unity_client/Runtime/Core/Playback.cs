@@ -254,6 +254,8 @@ namespace Ex4d.Bridge.Core
             _stop = true;
             _wake.Set();
             _thread.Join(1000);
+            // Stops the layer helper threads (MeshDecodeOptions.LayerThreads).
+            _decoder.Dispose();
         }
     }
 }

@@ -145,6 +145,9 @@ namespace Ex4d.Bridge
                 DecodeLayers = WantsCompletions,
                 MaxLayers = MaxCompletionLayers,
                 CompactLayers = !_layersOnGpu,
+                // Layers are independent: decode them on up to three threads, leaving two
+                // cores to the main and render threads.
+                LayerThreads = Math.Max(1, Math.Min(3, SystemInfo.processorCount - 2)),
             });
             _clock = new PlaybackClock(Math.Max(1e-3, fallbackFps), 1);
             _requestedFrame = -1;

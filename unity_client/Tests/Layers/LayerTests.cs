@@ -61,6 +61,7 @@ namespace Ex4d.Bridge.Core.Tests
                 () => Views(root),
                 () => MalformedViews(root),
                 () => Allocation(root),
+                () => Threads(root),
                 Tiers,
                 () => Recorder(args[1]),
             };
@@ -528,6 +529,101 @@ namespace Ex4d.Bridge.Core.Tests
             for (int i = 0; i < 10; i++) vd.Decode(ref r);
             Check(GC.GetAllocatedBytesForCurrentThread() - b0 == 0,
                 "view replies with zlib provenance allocate nothing when warm");
+        }
+
+        // -- layers on several threads ----------------------------------------------------------
+
+        static void Threads(Dictionary<string, object> root)
+        {
+            Group("threads");
+            foreach (bool compact in new[] { true, false })
+            {
+                var one = Decoder(VertexSpace.Unity, compact, 0);
+                var many = new MeshFrameDecoder(new MeshDecodeOptions
+                {
+                    Space = VertexSpace.Unity,
+                    CompactLayers = compact,
+                    BuildVertices = false,
+                    LayerThreads = 3,
+                });
+                string path = compact ? "CPU" : "GPU";
+                var frames = new List<MeshFrameData>();
+                foreach (var o in VectorReader.Arr(root["layer_frames"]))
+                    frames.Add(VectorReader.MeshFrame(VectorReader.Obj(o)["frame"]));
+                // A frame with many layers: every layer of every vector frame, renumbered.
+                var all = new List<CompletionLayerFrameData>();
+                foreach (var f in frames)
+                    for (int i = 0; i < f.NumLayers; i++) all.Add(f.Layers[i]);
+                var big = frames[0];
+                big.Layers = all.ToArray();
+                big.NumLayers = all.Count;
+                for (int i = 0; i < big.NumLayers; i++) big.Layers[i].LayerIndex = (uint)i;
+                frames.Add(big);
+                foreach (var f0 in frames)
+                {
+                    var fa = f0;
+                    var fb = f0;
+                    var a = one.Decode(ref fa);
+                    var b = many.Decode(ref fb);
+                    bool same = a.Layers.Count == b.Layers.Count;
+                    for (int i = 0; same && i < a.Layers.Count; i++)
+                        same &= SameLayer(a.Layers[i], b.Layers[i]);
+                    Check(same, path + " path: " + a.Layers.Count + " layers decoded on 3 threads "
+                        + "are the one-thread layers, bit for bit");
+                }
+                // Steady state: nothing allocated on this thread or the helpers.
+                for (int r = 0; r < 3; r++)
+                    for (int i = 0; i < frames.Count; i++)
+                    {
+                        var f = frames[i];
+                        many.Decode(ref f);
+                    }
+                long helpers = many.LayerHelperAllocatedBytes;
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int r = 0; r < 5; r++)
+                    for (int i = 0; i < frames.Count; i++)
+                    {
+                        var f = frames[i];
+                        many.Decode(ref f);
+                    }
+                long mine = GC.GetAllocatedBytesForCurrentThread() - before;
+                long theirs = many.LayerHelperAllocatedBytes - helpers;
+                Check(mine == 0 && theirs == 0, path + " path: " + mine + " bytes on the decoding "
+                    + "thread and " + theirs + " on the helpers in warm threaded decodes");
+                // A malformed layer among good ones: the same refusal, the last good kept.
+                var good = many.Current;
+                foreach (var o in VectorReader.Arr(root["malformed_layers"]))
+                {
+                    var v = VectorReader.Obj(o);
+                    var bad = VectorReader.MeshFrame(v["frame"]);
+                    var mixed = big;
+                    mixed.Layers = (CompletionLayerFrameData[])big.Layers.Clone();
+                    mixed.Layers[mixed.NumLayers / 2] = bad.Layers[0];
+                    mixed.Layers[mixed.NumLayers / 2].LayerIndex = (uint)(mixed.NumLayers / 2);
+                    string name = (string)v["name"];
+                    if (name == "layer_order") continue; // needs two bad entries, covered above
+                    Throws(() => many.Decode(ref mixed), (string)v["error"], path + " threaded " + name);
+                    Check(ReferenceEquals(many.Current, good), path + " threaded " + name
+                        + ": last good kept");
+                }
+                many.Dispose();
+            }
+        }
+
+        static bool SameLayer(DecodedLayer a, DecodedLayer b)
+        {
+            string d;
+            int n = a.Grid.Width * a.Grid.Height;
+            bool same = a.LayerIndex == b.LayerIndex && a.Generation == b.Generation
+                && a.NumVertices == b.NumVertices && a.NumFaces == b.NumFaces
+                && a.Grid.Width == b.Grid.Width && a.Grid.Height == b.Grid.Height
+                && a.Position.X == b.Position.X && a.Rotation.W == b.Rotation.W
+                && FloatsEqual(a.Grid.Depth, b.Grid.Depth, n, out d)
+                && FloatsEqual(a.Vertices, b.Vertices, 3 * a.NumVertices, out d)
+                && IntsEqual(a.Faces, b.Faces, 3 * a.NumFaces, out d)
+                && a.CameraMin.Z == b.CameraMin.Z && a.CameraMax.X == b.CameraMax.X;
+            for (int i = 0; same && i < 16; i++) same &= a.CameraToWorld[i] == b.CameraToWorld[i];
+            return same;
         }
 
         // -- tiers ---------------------------------------------------------------------------
