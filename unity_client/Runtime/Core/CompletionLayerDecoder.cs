@@ -238,7 +238,7 @@ namespace Ex4d.Bridge.Core
             o.FrameIndex = msg.Mesh.FrameIndex;
             o.Intrinsics = k;
             o.Region = r;
-            CameraBounds(o);
+            CameraBounds(o, ref msg.Mesh.Depth);
             o.IsCompacted = Options.CompactLayers;
             o.NumVertices = 0;
             o.NumFaces = 0;
@@ -392,20 +392,32 @@ namespace Ex4d.Bridge.Core
         /// <summary>The box of the grid's camera frustum between the nearest and farthest
         /// surface pixel: a float-only pass for the depth range (the layer is mostly padding,
         /// so a per-pixel unprojection would cost more than the bound is worth).</summary>
-        void CameraBounds(DecodedLayer o)
+        void CameraBounds(DecodedLayer o, ref DepthMapData map)
         {
             var g = o.Grid;
             int n = g.Width * g.Height;
             float far = g.FarDepth;
             float z0 = float.PositiveInfinity, z1 = float.NegativeInfinity;
             var depth = g.Depth;
-            for (int i = 0; i < n; i++)
+            if (map.Encoding == DepthEncoding.Uint16Inverse
+                || map.Encoding == DepthEncoding.Unspecified)
             {
-                float d = depth[i];
-                if (d < far)
+                // Every UINT16_INVERSE code decodes into [near, far] (code 0 is far, 65534
+                // near): the range is known without a pass over the mostly empty grid.
+                z0 = (float)map.Near;
+                z1 = (float)map.Far;
+                if (z1 >= far) z1 = far;
+            }
+            else
+            {
+                for (int i = 0; i < n; i++)
                 {
-                    if (d < z0) z0 = d;
-                    if (d > z1) z1 = d;
+                    float d = depth[i];
+                    if (d < far)
+                    {
+                        if (d < z0) z0 = d;
+                        if (d > z1) z1 = d;
+                    }
                 }
             }
             if (!(z0 <= z1))
@@ -425,12 +437,13 @@ namespace Ex4d.Bridge.Core
                 ry0 = -ry1;
                 ry1 = -t;
             }
-            // Vertices are float32 products: a little slack so their rounding stays inside.
+            // Vertices are float32 products (and the depths float32 roundings of the range):
+            // a little slack so their rounding stays inside.
             double pad = 1e-6 * z1;
             o.CameraMin = new Vec3d(Math.Min(z0 * rx0, z1 * rx0) - pad,
-                Math.Min(z0 * ry0, z1 * ry0) - pad, z0);
+                Math.Min(z0 * ry0, z1 * ry0) - pad, z0 - pad);
             o.CameraMax = new Vec3d(Math.Max(z0 * rx1, z1 * rx1) + pad,
-                Math.Max(z0 * ry1, z1 * ry1) + pad, z1);
+                Math.Max(z0 * ry1, z1 * ry1) + pad, z1 + pad);
         }
 
         /// <summary>Bit f of the packed occluded bits (MSB first).</summary>

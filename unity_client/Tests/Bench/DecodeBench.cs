@@ -88,6 +88,28 @@ namespace Ex4d.Bridge.Core.Bench
                 });
                 results.Add(Run(variant, "gpu_upload_inputs", warmup, iterations,
                     () => gpu.Decode(ref frame)));
+                // Layers are independent: the same on two threads (this machine's cores; the
+                // helper thread's allocations are counted too).
+                var cpu2 = new MeshFrameDecoder(new MeshDecodeOptions
+                {
+                    Space = VertexSpace.Unity,
+                    CompactLayers = true,
+                    LayerThreads = 2,
+                });
+                results.Add(Run(variant, "cpu_vertices_2_threads", warmup, iterations,
+                    () => cpu2.Decode(ref frame), () => cpu2.LayerHelperAllocatedBytes));
+                var gpu2 = new MeshFrameDecoder(new MeshDecodeOptions
+                {
+                    BuildVertices = false,
+                    UnpackOccluded = false,
+                    Space = VertexSpace.Unity,
+                    CompactLayers = false,
+                    LayerThreads = 2,
+                });
+                results.Add(Run(variant, "gpu_upload_inputs_2_threads", warmup, iterations,
+                    () => gpu2.Decode(ref frame), () => gpu2.LayerHelperAllocatedBytes));
+                cpu2.Dispose();
+                gpu2.Dispose();
                 var source = new MeshFrameDecoder(new MeshDecodeOptions
                 {
                     Space = VertexSpace.Unity,
@@ -182,8 +204,10 @@ namespace Ex4d.Bridge.Core.Bench
             return ".NET " + Environment.Version;
         }
 
-        static Result Run(string variant, string path, int warmup, int iterations, Action decode)
+        static Result Run(string variant, string path, int warmup, int iterations, Action decode,
+            Func<long> otherThreadsAllocated = null)
         {
+            long otherBefore = 0;
             var times = new double[iterations];
             var sw = new Stopwatch();
             int gen0 = GC.CollectionCount(0);
@@ -195,6 +219,7 @@ namespace Ex4d.Bridge.Core.Bench
                 {
                     gen0 = GC.CollectionCount(0);
                     before = GC.GetAllocatedBytesForCurrentThread();
+                    if (otherThreadsAllocated != null) otherBefore = otherThreadsAllocated();
                 }
                 sw.Restart();
                 decode();
@@ -203,6 +228,7 @@ namespace Ex4d.Bridge.Core.Bench
                 if (i >= 0) times[i] = ms;
             }
             long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (otherThreadsAllocated != null) bytes += otherThreadsAllocated() - otherBefore;
             gen0 = GC.CollectionCount(0) - gen0;
             Array.Sort(times);
             double sum = 0;
