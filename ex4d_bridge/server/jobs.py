@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 import numpy as np
@@ -41,21 +41,20 @@ from ..camera import Intrinsics, Trajectory
 from ..camera.poses import pose_distances
 from ..errors import Cancelled, Ex4dError, InputError
 from ..generation import (
-    FallbackCompleter,
     GenerationCancelled,
-    GenerationRequest,
     NovelViewCompleter,
     SamplingParams,
     WindowOptions,
-    generate_views,
 )
 from ..geometry import RenderOptions
-from ..scene import render_trajectory
-from ..scene.trajectory_render import render_intrinsics
 from .errors import NotFoundError, PreconditionError
+from .job_body import JobOutcome, complete_job, generate_job, load_completer
 from .memory import MemoryBudget, default_budget_bytes, generation_bytes
 from .rpc import is_disk_full
 from .store import JOB_ID_RE, SceneStore
+
+if TYPE_CHECKING:
+    from .ray_settings import RaySettings
 
 log = logging.getLogger(__name__)
 
@@ -259,24 +258,6 @@ class GenerationParams:
         return out
 
 
-class _Capture:
-    """A pose-aware completer for ``complete_scene`` that generates with the job's completer
-    (as ``generate_views`` does for plain jobs) and keeps what it generated for the result."""
-
-    def __init__(self, completer: NovelViewCompleter, on_start, progress, cancel) -> None:
-        self.inner, self.on_start = completer, on_start
-        self.progress, self.cancel = progress, cancel
-        self.name, self.is_fallback = completer.name, completer.is_fallback
-        self.frames: np.ndarray | None = None
-
-    def generate_along(self, trajectory, frame_indices, intrinsics, request) -> np.ndarray:
-        self.on_start(trajectory)
-        self.frames = generate_views(
-            self.inner, request, progress=self.progress, cancel=self.cancel
-        )
-        return self.frames
-
-
 @dataclass
 class GeneratedResult:
     """A finished job's output, for View lookups."""
@@ -295,8 +276,103 @@ class GeneratedResult:
 Listener = Callable[[JobRecord], None]
 
 
+class _Sink:
+    """A running job's progress, into its record (``JobSink`` for ``job_body``)."""
+
+    def __init__(self, worker: GenerationWorker, job_id: str) -> None:
+        self.worker, self.job_id = worker, job_id
+
+    def set(self, **fields: Any) -> None:
+        self.worker._set(self.job_id, **fields)
+
+
+class JobExecutor(Protocol):
+    """Where job bodies run. ``slots``: how many jobs may run at once (one worker thread
+    each). ``run`` reports progress to ``sink``, calls ``finish(outcome)`` once the body is
+    done (the server then writes the result) and returns the outcome; it raises
+    ``GenerationCancelled`` when ``cancel`` was set, anything else to fail the job."""
+
+    slots: int
+
+    def run(
+        self,
+        job_id: str,
+        params: GenerationParams,
+        cancel: threading.Event,
+        sink: _Sink,
+        finish: Callable[[JobOutcome], None],
+    ) -> JobOutcome: ...
+
+    def problem(self) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Job bodies on the server's own worker thread, one at a time (the default): the
+    completer is loaded there once, scenes and meshes come from the server's caches."""
+
+    slots = 1
+
+    def __init__(self, worker: GenerationWorker) -> None:
+        self.worker = worker
+
+    def problem(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def run(self, job_id, params, cancel, sink, finish) -> JobOutcome:
+        w = self.worker
+        started = time.perf_counter()
+        completer = w._get_completer()
+        sink.set(completer=completer.name)
+        scene = w.store.load(params.scene_id)
+        # The job holds its memory estimate while it runs (View renders wait for it, or it
+        # for them); the model's own memory is not part of the estimate.
+        with w.memory.reserve(
+            params.memory_bytes(w.render_options.backend),
+            "this generation job",
+            wait_s=3600.0,
+            cancelled=cancel.is_set,
+        ):
+            if params.complete or params.coverage:
+                try:
+                    outcome = complete_job(
+                        scene,
+                        w.store.scene_dir(params.scene_id),
+                        params,
+                        completer,
+                        w.render_options,
+                        sink,
+                        cancel,
+                        w.work_dir(job_id),
+                        job_id,
+                    )
+                finally:
+                    if w.on_completions is not None:
+                        w.on_completions(params.scene_id)  # whatever was stored, even if cancelled
+            else:
+                outcome = generate_job(
+                    scene,
+                    params,
+                    completer,
+                    w.render_options,
+                    sink,
+                    cancel,
+                    w.work_dir(job_id),
+                    meshes=lambda t: w.store.mesh(params.scene_id, t, w.render_options.device),
+                )
+            outcome.seconds = time.perf_counter() - started
+            finish(outcome)
+        return outcome
+
+
 class GenerationWorker:
-    """Runs generation jobs one at a time on a dedicated thread."""
+    """Runs generation jobs on dedicated threads: one, running job bodies in this process, or
+    with ``ray`` settings one per Ray actor, each body running on an actor of the cluster
+    (``ray_executor``); the job records, listeners and results stay here either way."""
 
     def __init__(
         self,
@@ -309,6 +385,7 @@ class GenerationWorker:
         render_options: RenderOptions = RenderOptions(),
         on_completions: Callable[[str], None] | None = None,
         memory: MemoryBudget | None = None,
+        ray: RaySettings | None = None,
     ) -> None:
         self.store, self.db, self.jobs_dir = store, db, Path(jobs_dir)
         # Told the scene id whenever a job stored completions (the View cache reloads it).
@@ -339,8 +416,20 @@ class GenerationWorker:
         # kept current by the worker, so View replies never query SQLite.
         self._succeeded: dict[str, list[str]] = {}
         self._frames = LRUCache(2)
-        self._thread = threading.Thread(target=self._run, name="ex4d-generation", daemon=True)
-        self._thread.start()
+        self.executor: JobExecutor
+        if ray is not None:
+            from .ray_executor import RayExecutor
+
+            self.executor = RayExecutor(self, ray)
+        else:
+            self.executor = LocalExecutor(self)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"ex4d-generation-{i}", daemon=True)
+            for i in range(max(1, self.executor.slots))
+        ]
+        self._thread = self._threads[0]
+        for t in self._threads:
+            t.start()
 
     # -- configuration -------------------------------------------------------------------
 
@@ -348,27 +437,14 @@ class GenerationWorker:
     def configured(self) -> bool:
         return self._spec is not None or self.allow_fallback
 
+    @property
+    def completer_spec(self) -> CompleterSpec:
+        return self._spec
+
     def _get_completer(self) -> NovelViewCompleter:
         if self._completer is None:
-            spec = self._spec
-            if spec is None:
-                self._completer = FallbackCompleter()
-            elif not isinstance(spec, type) and isinstance(spec, NovelViewCompleter):
-                self._completer = spec
-            else:  # a factory: models load on the worker thread, the one that owns the GPU
-                made = spec()
-                if not isinstance(made, NovelViewCompleter):
-                    raise Ex4dError(
-                        f"the completer factory returned {type(made).__name__}, which is not a "
-                        "NovelViewCompleter (needs name, is_fallback and generate)"
-                    )
-                self._completer = made
-            if self._completer.is_fallback and not self.allow_fallback and self._spec is not None:
-                self._completer = None
-                raise PreconditionError(
-                    "the configured completer is the classical fallback (no EX-4D weights were "
-                    "found) and the fallback is disabled: configure the weights"
-                )
+            # A factory loads its models on the worker thread, the one that owns the GPU.
+            self._completer = load_completer(self._spec, self.allow_fallback)
         return self._completer
 
     # -- API (any thread) ----------------------------------------------------------------
@@ -379,6 +455,14 @@ class GenerationWorker:
                 "generation weights are not configured and the classical fallback is disabled: "
                 "start the server with --base/--adapter (or --completer MODULE:FACTORY), or "
                 "without --no-fallback"
+            )
+        if isinstance(self.executor, LocalExecutor):
+            return
+        problem = self.executor.problem()
+        if problem:
+            raise PreconditionError(
+                f"generation runs on a Ray cluster that cannot take jobs now ({problem}); "
+                "try again when the server's health reports SERVING"
             )
 
     def submit(self, params: GenerationParams) -> JobRecord:
@@ -405,10 +489,13 @@ class GenerationWorker:
     def health_problem(self) -> str | None:
         """Why generation cannot run now (the worker thread ended, or the job database cannot
         be written), or None: the server's health check reports NOT_SERVING with it."""
-        if not self._thread.is_alive() and not self._stopping.is_set():
+        threads = [self._thread, *self._threads[1:]]
+        if not all(t.is_alive() for t in threads) and not self._stopping.is_set():
             return "the generation worker stopped; restart the server"
         with self._lock:
-            return self._db_problem
+            if self._db_problem:
+                return self._db_problem
+        return self.executor.problem()
 
     def list(self, scene_id: str | None = None) -> list[JobRecord]:
         return [self.get(r.job_id) for r in self.db.list(scene_id or None)]
@@ -511,8 +598,12 @@ class GenerationWorker:
             events = list(self._cancel.values())
         for e in events:
             e.set()
-        self._queue.put(None)
-        self._thread.join(timeout)
+        for _ in self._threads:
+            self._queue.put(None)
+        end = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, end - time.monotonic()))
+        self.executor.close()
 
     # -- worker thread -------------------------------------------------------------------
 
@@ -594,15 +685,6 @@ class GenerationWorker:
                 finished_unix_s=time.time(),
             )
 
-    def _stage(self, job_id: str, params: GenerationParams, stage: str, **fields: Any) -> None:
-        self._set(
-            job_id,
-            stage=stage,
-            stage_index=params.stages.index(stage) + 1,
-            num_stages=len(params.stages),
-            **fields,
-        )
-
     def _execute(self, job_id: str, params: GenerationParams, cancel: threading.Event) -> None:
         self._set(
             job_id,
@@ -612,27 +694,28 @@ class GenerationWorker:
             progress_total=params.num_frames,
         )
         staging = self.jobs_dir / f".staging-{job_id}"
+
+        def finish(outcome: JobOutcome) -> None:
+            if outcome.frames is not None:
+                self._write_result(
+                    staging,
+                    job_id,
+                    params,
+                    outcome.frames,
+                    outcome.frame_indices,
+                    outcome.intrinsics,
+                    outcome.scene_fps,
+                )
+            if outcome.generations:
+                self._set(job_id, generations="\n".join(outcome.generations))
+
         try:
-            completer = self._get_completer()
-            self._set(job_id, completer=completer.name)
-            scene = self.store.load(params.scene_id)
-            # The job holds its memory estimate while it runs (View renders wait for it, or it
-            # for them); the model's own memory is not part of the estimate.
-            with self.memory.reserve(
-                params.memory_bytes(self.render_options.backend),
-                "this generation job",
-                wait_s=3600.0,
-                cancelled=cancel.is_set,
-            ):
-                if params.complete or params.coverage:
-                    message = self._complete(job_id, params, cancel, completer, scene, staging)
-                else:
-                    message = self._generate(job_id, params, cancel, completer, scene, staging)
+            outcome = self.executor.run(job_id, params, cancel, _Sink(self, job_id), finish)
             self._set(
                 job_id,
                 state=JobState.SUCCEEDED,
                 finished_unix_s=time.time(),
-                message=message,
+                message=outcome.message,
                 stage="done",
             )
             with self._lock:
@@ -663,151 +746,12 @@ class GenerationWorker:
             )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(self._work_dir(job_id), ignore_errors=True)
+            shutil.rmtree(self.work_dir(job_id), ignore_errors=True)
 
-    def _work_dir(self, job_id: str) -> Path:
+    def work_dir(self, job_id: str) -> Path:
         """Where a windowed generation keeps finished windows while the job runs (a job is
         not resumed across restarts: it ends INTERRUPTED, so the folder goes with it)."""
         return self.jobs_dir / f".work-{job_id}"
-
-    def _progress(self, job_id: str, what: str) -> Callable[[int, int], None]:
-        def report(done: int, total: int, message: str | None = None) -> None:
-            text = f"{what} {done}/{total}" if message is None else f"{what}: {message}"
-            self._set(job_id, progress_done=int(done), progress_total=int(total), message=text)
-
-        return report
-
-    def _generate(self, job_id, params, cancel, completer, scene, staging) -> str:
-        """Render the path, generate along it, keep the result: the plain job."""
-        n = len(params.trajectory)
-        self._stage(job_id, params, "render", progress_done=0, progress_total=n)
-        try:
-            views = render_trajectory(
-                scene,
-                params.trajectory,
-                replace(self.render_options, mask_style="reference"),
-                meshes=lambda t: self.store.mesh(params.scene_id, t, self.render_options.device),
-                progress=self._progress(job_id, "rendered views"),
-                cancel=cancel,
-            )
-        except Cancelled:
-            raise GenerationCancelled("cancelled while rendering") from None
-        self._stage(job_id, params, "generate", progress_done=0, progress_total=0)
-        # The library's one generation call, as the CLI's `generate` makes it: image
-        # conditioning on the masked render's frame 0, the preset's frame count and size.
-        request = GenerationRequest(
-            colors=views.colors,
-            masks=views.masks,
-            sampling=params.sampling,
-            windows=params.windows,
-            work_dir=self._work_dir(job_id) if params.windows.windowed else None,
-        )
-        out = generate_views(
-            completer, request, progress=self._progress(job_id, "generating"), cancel=cancel
-        )
-        self._write_result(
-            staging, job_id, params, out, views.frame_indices, views.intrinsics, scene.fps
-        )
-        return f"generated {n} frames"
-
-    def _complete(self, job_id, params, cancel, completer, scene, staging) -> str:
-        """Generate along the path (or every path of the coverage set), lift what was
-        generated into completion layers and store them with the scene: ``complete_scene``,
-        with the job's completer and sampling and the server's render options."""
-        from ..scene.completion import complete_scene, generator_name
-        from ..scene.completion.complete import source_frames_for
-
-        paths = list(params.coverage)
-        if params.trajectory is not None:
-            # One generation per job, so that two jobs along equally named paths both stay.
-            paths = [replace(params.trajectory, name=f"{params.trajectory.name}.{job_id[:8]}")]
-        names = {id(p): i for i, p in enumerate(paths)}
-        where = {"path": ""}
-
-        def started(traj: Trajectory) -> None:
-            i = names.get(id(traj))
-            label = traj.name if i is None else f"path {i + 1}/{len(paths)} ({traj.name})"
-            where["path"] = label
-            if not params.coverage:
-                self._stage(job_id, params, "generate", progress_done=0, progress_total=0)
-
-        def generating(done: int, total: int, message: str = "") -> None:
-            prefix = f"{where['path']}: " if params.coverage else ""
-            self._set(
-                job_id,
-                progress_done=int(done),
-                progress_total=int(total),
-                message=f"{prefix}generating: {message}".rstrip(": "),
-            )
-
-        capture = _Capture(completer, started, generating, cancel)
-        lifting = {"started": False}
-
-        def overall(done: int, total: int) -> None:
-            if params.coverage:
-                self._set(
-                    job_id,
-                    progress_done=int(done),
-                    progress_total=int(total),
-                    message=f"completing {where['path'] or 'the paths'}: {done}/{total}",
-                )
-            elif capture.frames is None:
-                n = len(paths[0])
-                self._set(
-                    job_id,
-                    progress_done=min(int(done), n),
-                    progress_total=n,
-                    message=f"rendered views {min(int(done), n)}/{n}",
-                )
-            else:
-                if not lifting["started"]:
-                    lifting["started"] = True
-                    self._stage(job_id, params, "complete")
-                n = len(paths[0])
-                lifted = max(0, int(done) - 2 * n)
-                self._set(
-                    job_id,
-                    progress_done=lifted,
-                    progress_total=n,
-                    message=f"lifted views {lifted}/{n}",
-                )
-
-        self._stage(
-            job_id,
-            params,
-            params.stages[0],
-            progress_done=0,
-            progress_total=params.num_frames,
-        )
-        try:
-            report = complete_scene(
-                scene,
-                paths,
-                capture,
-                scene_dir=self.store.scene_dir(params.scene_id),
-                sampling=params.sampling,
-                render_options=replace(self.render_options, mask_style="reference"),
-                generator=generator_name(completer),
-                windows=params.windows,
-                work_dir=self._work_dir(job_id),
-                progress=overall,
-                cancel=cancel,
-                resume=bool(params.coverage),
-            )
-        finally:
-            if self.on_completions is not None:
-                self.on_completions(params.scene_id)  # whatever was stored, even if cancelled
-        generations = [p.generation for p in report.paths]
-        self._set(job_id, generations="\n".join(generations))
-        if params.trajectory is not None and capture.frames is not None:
-            traj = paths[0]
-            k = render_intrinsics(scene, traj)
-            idx = source_frames_for(traj, scene.num_frames, scene.fps)
-            self._write_result(staging, job_id, params, capture.frames, idx, k, scene.fps)
-        done = report.completed
-        return f"completed {len(done)} path(s), {sum(p.layers for p in done)} layers stored" + (
-            f", {len(report.skipped)} already stored" if report.skipped else ""
-        )
 
     def _write_result(
         self,
