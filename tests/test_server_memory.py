@@ -25,7 +25,7 @@ from ex4d_bridge.synthetic import SyntheticScene
 from ex4d_bridge.video import write_video
 
 PROBE = r"""
-import json, resource, sys
+import json, sys
 import numpy as np
 from ex4d_bridge.runtime import tune_allocator
 tune_allocator()  # as the server does
@@ -53,9 +53,18 @@ done = CompletedScene(scene, Completions(layers), opts)
 pose = look_at(np.array([0.3, 0.0, 0.2]), np.array([0.0, 0.0, 3.0]))
 done.render(0, pose, view_intrinsics(64, 64, k0))  # warm: kernels, caches
 rss = lambda: int(open("/proc/self/statm").read().split()[1]) * 4096
-base, before = rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+release_memory()
+# Reset the peak to the current size (Linux >= 4.0), so whatever ran before (imports, a numba
+# compile) does not hide the render's own peak.
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+base = rss()
 out = done.render(0, pose, view_intrinsics(size, size, k0))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+peak = hwm() - base
 del out
 release_memory()
 print(json.dumps({"peak": peak, "left": rss() - base}))
