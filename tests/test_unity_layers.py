@@ -13,6 +13,8 @@ import base64
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import pytest
 
 from ex4d_bridge.camera import load_pose_path
 from ex4d_bridge.camera.conventions import pose_from_wire
+from tests.float_tolerance import float_tolerance
 
 
 def _load(name: str, file: str):
@@ -148,3 +151,121 @@ def test_recorded_walkthroughs_say_whether_completions_were_drawn(csharp_run):
             assert data["completion_layers"] == note[1]
             assert f"# completed={'true' if note[0] else 'false'}\n" in csv
             assert f"# completion_layers={note[1]}\n" in csv
+
+
+# -- the layer compute kernel, run on the CPU and compiled as HLSL ---------------------------
+
+SHADERS = lv.UNITY_ROOT / "Runtime" / "Resources" / "Ex4d"
+LAYER_KERNEL = SHADERS / "Ex4dLayerBuild.compute"
+HLSL_HARNESS = Path(__file__).resolve().parent / "unity_compute"
+
+needs_cxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+needs_glslang = pytest.mark.skipif(
+    shutil.which("glslangValidator") is None,
+    reason="glslangValidator not installed (apt-get install -y glslang-tools)",
+)
+
+
+def _kernel_as_cpp(source: str) -> str:
+    """The compute file as C++ for hlsl_shim.h: without kernel pragmas, [numthreads],
+    semantics and `precise`, with float literals as floats."""
+    out = []
+    for line in source.splitlines():
+        if line.startswith("#pragma kernel") or re.match(r"\s*\[numthreads\(", line):
+            continue
+        line = line.replace(": SV_DispatchThreadID", "").replace("precise ", "")
+        line = re.sub(r"\.xyz\b", ".xyz()", line)
+        if not line.lstrip().startswith("//"):
+            line = re.sub(r"(?<![\w.])(\d+\.\d+)(?![\w.])", r"\1f", line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@needs_mono
+@needs_cxx
+def test_layer_kernel_builds_what_layer_grid_builds(csharp_run, tmp_path):
+    """GPU path vs its tested CPU twin (LayerGrid, itself checked against the compacted layers
+    and so against the Python decoder): indices exactly, positions and uv within float
+    tolerance (a GPU divides less exactly than IEEE)."""
+    proc, out = csharp_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (tmp_path / "layer_build_kernels.inc").write_text(
+        _kernel_as_cpp(LAYER_KERNEL.read_text(encoding="utf-8")), encoding="utf-8"
+    )
+    for name in ("hlsl_shim.h", "layer_build_main.cpp"):
+        shutil.copy(HLSL_HARNESS / name, tmp_path / name)
+    exe = tmp_path / "layer_build"
+    build = subprocess.run(
+        ["g++", "-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas"]
+        + ["-o", str(exe), str(tmp_path / "layer_build_main.cpp")],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    cases = sorted(out.glob("layer_*.gpu_input.bin"))
+    assert len(cases) >= 8
+    for case in cases:
+        stem = str(case)[: -len(".gpu_input.bin")]
+        gpu_v, gpu_i = tmp_path / "v.bin", tmp_path / "i.bin"
+        run = subprocess.run(
+            [str(exe), str(case), str(gpu_v), str(gpu_i)], capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        cpu = np.fromfile(f"{stem}.vertices.bin", "<f4").reshape(-1, 6)
+        gpu = np.fromfile(gpu_v, "<f4").reshape(-1, 6)
+        np.testing.assert_array_equal(
+            np.fromfile(gpu_i, "<i4"), np.fromfile(f"{stem}.indices.bin", "<i4"), stem
+        )
+        np.testing.assert_array_equal(gpu[:, 5], cpu[:, 5], stem)
+        scale = float(np.abs(cpu[:, :3]).max())
+        np.testing.assert_allclose(
+            gpu[:, :3], cpu[:, :3], rtol=0, atol=float_tolerance(scale=scale)
+        )
+        np.testing.assert_allclose(gpu[:, 3:5], cpu[:, 3:5], rtol=0, atol=float_tolerance())
+
+
+@needs_glslang
+@pytest.mark.parametrize("kernel", ["LayerVertices", "LayerFaces"])
+def test_layer_kernels_compile_as_hlsl(tmp_path, kernel):
+    proc = subprocess.run(
+        ["glslangValidator", "-D", "-S", "comp", "-e", kernel, "-V"]
+        + ["-o", str(tmp_path / f"{kernel}.spv"), str(LAYER_KERNEL)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@needs_glslang
+def test_layer_push_compiles_in_a_vertex_shader(tmp_path):
+    """The depth push the layer shader applies (Ex4dCommon.hlsl) compiles as HLSL."""
+    src = tmp_path / "push_user.hlsl"
+    src.write_text(
+        '#include "Ex4dCommon.hlsl"\n'
+        "float4 main(float3 viewPos : POSITION) : SV_Position\n"
+        "{\n"
+        "    return float4(viewPos * Ex4dLayerPush(0.02, 1.0), 1.0);\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        ["glslangValidator", "-D", "-S", "vert", "-e", "main", "-V", f"-I{SHADERS}"]
+        + ["-o", str(tmp_path / "vert.spv"), str(src)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_unity_tier_enum_matches_the_core():
+    """Ex4dQualityTier is cast to the core's QualityTierKind: same names, same order."""
+
+    def names(path: Path, enum: str) -> list[str]:
+        text = path.read_text(encoding="utf-8")
+        body = text.split(f"enum {enum}", 1)[1].split("{", 1)[1].split("}", 1)[0]
+        body = re.sub(r"///.*", "", body)
+        return [m.group(1) for m in re.finditer(r"^\s*(\w+)\s*(?:=\s*\d+)?,", body, re.M)]
+
+    core = names(lv.CORE_SOURCES / "QualityTiers.cs", "QualityTierKind")
+    unity = names(lv.UNITY_ROOT / "Runtime" / "Unity" / "Ex4dQuality.cs", "Ex4dQualityTier")
+    assert core == unity == ["Auto", "Desktop", "StandaloneHigh", "StandaloneLow"]

@@ -56,7 +56,7 @@ namespace Ex4d.Bridge.Core.Tests
             var sections = new Action[]
             {
                 () => LayerFrames(root),
-                () => GpuGrid(root),
+                () => GpuGrid(root, args[1]),
                 () => MalformedLayers(root),
                 () => Views(root),
                 () => MalformedViews(root),
@@ -299,7 +299,7 @@ namespace Ex4d.Bridge.Core.Tests
 
         // -- the GPU path's grid twin --------------------------------------------------------
 
-        static void GpuGrid(Dictionary<string, object> root)
+        static void GpuGrid(Dictionary<string, object> root, string outDir)
         {
             Group("gpu_grid");
             var gpu = Decoder(VertexSpace.Unity, false, 0);
@@ -322,6 +322,7 @@ namespace Ex4d.Bridge.Core.Tests
                     var idx = new int[LayerGrid.IndexCount(gl)];
                     LayerGrid.WriteVertices(gl, verts);
                     LayerGrid.WriteIndices(gl, idx);
+                    WriteKernelCase(Path.Combine(outDir, "layer_" + name + "_" + li), gl, verts, idx);
                     int cap = gl.Grid.Width * gl.Grid.Height;
                     // The faces that draw, mapped through the compacted layer's vertex sources,
                     // are the compacted faces in the same order.
@@ -370,6 +371,33 @@ namespace Ex4d.Bridge.Core.Tests
                     Check(inside, tag + ": camera bounds contain the surface");
                 }
             }
+        }
+
+        /// <summary>What LayerMesh uploads for the compute kernels (the C++ harness in
+        /// tests/unity_compute runs Ex4dLayerBuild.compute on it) and LayerGrid's result.
+        /// </summary>
+        static void WriteKernelCase(string stem, DecodedLayer layer, float[] verts, int[] idx)
+        {
+            var g = layer.Grid;
+            int n = g.Width * g.Height;
+            int bytes = (g.NumFaces + 7) / 8;
+            using (var w = new BinaryWriter(File.Create(stem + ".gpu_input.bin")))
+            {
+                w.Write(g.Width);
+                w.Write(g.Height);
+                w.Write(g.CapX);
+                w.Write(g.CapY);
+                w.Write(g.CapZ);
+                for (int i = 0; i < n; i++) w.Write(g.Depth[i]);
+                for (int i = 0; i < g.Width; i++) w.Write(g.RayX[i]);
+                for (int i = 0; i < g.Height; i++) w.Write(g.RayY[i]);
+                w.Write(bytes);
+                w.Write(g.OccludedPacked, 0, bytes);
+            }
+            using (var w = new BinaryWriter(File.Create(stem + ".vertices.bin")))
+                for (int i = 0; i < LayerGrid.FloatsPerVertex * (n + 1); i++) w.Write(verts[i]);
+            using (var w = new BinaryWriter(File.Create(stem + ".indices.bin")))
+                for (int i = 0; i < idx.Length; i++) w.Write(idx[i]);
         }
 
         // -- malformed ------------------------------------------------------------------------
