@@ -214,7 +214,7 @@ async def run_phases(target, port, scene_id, args) -> list[dict]:
         ),
         asyncio.create_task(health_checker(target, health_log, stop)),
     ]
-    await asyncio.sleep(2.0)  # warm: caches, first renders
+    await asyncio.sleep(5.0)  # warm: caches, first renders, lazily compiled kernels
     phases = []
     for name in (
         "undisturbed",
