@@ -131,6 +131,22 @@ def test_error_messages_name_no_server_path(client, server, media, tmp_path):
     assert root not in details and not re.search(r"(?<![\w.])/\w+/", details), details
 
 
+@pytest.mark.parametrize(
+    "message, shown",
+    [
+        ("cannot read /srv/d/tmp/upload-x/depth.npz: bad", "cannot read depth.npz: bad"),
+        ("video '/home/u/a b.mp4'", "video 'a b.mp4'"),
+        ("see https://example.org/a/b", "see https://example.org/a/b"),
+        ("d * (1/near - 1/far)", "d * (1/near - 1/far)"),
+        ("use application/msgpack", "use application/msgpack"),
+    ],
+)
+def test_paths_are_cut_to_their_file_name(message, shown):
+    from ex4d_bridge.server.rpc import without_paths
+
+    assert without_paths(message) == shown
+
+
 # -- item 7: the data dir is owner-only -------------------------------------------------------
 
 

@@ -39,8 +39,9 @@ DISK_FULL_MESSAGE = (
     "full); retry once space has been freed on the server"
 )
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-# An absolute POSIX path of two or more parts, not glued to a word ("1/near", "a/b" stay).
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[\w.+@~-]+/)+([\w.+@~-]*)")
+# An absolute POSIX path of two or more parts, not glued to a word or a URL ("1/near", "a/b",
+# "https://host/a/b" stay).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/])/(?:[\w.+@~-]+/)+([\w.+@~-]*)")
 
 
 def is_disk_full(exc: BaseException) -> bool:
