@@ -66,6 +66,31 @@ def register(subparsers) -> None:
         action="store_true",
         help="refuse generation (FAILED_PRECONDITION) when no completer is configured",
     )
+    p.add_argument(
+        "--ray",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="run generation jobs on a Ray cluster (pip install 'ex4d-bridge[ray]'): 'auto' "
+        "joins the cluster this machine belongs to, HOST:PORT the head `ray start --head` "
+        "printed; see docs/server.md, Deployment on a Ray cluster",
+    )
+    p.add_argument(
+        "--ray-workers",
+        type=int,
+        default=0,
+        help="generation actors, one job each at a time (0: one per --ray-gpus-per-worker "
+        "GPUs of the cluster, or one CPU actor)",
+    )
+    p.add_argument(
+        "--ray-gpus-per-worker",
+        type=float,
+        default=0.0,
+        help="GPUs each actor holds (0: CPU-only actors, for the classical fallback or the "
+        "tiny preset)",
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker", type=float, default=1.0, help="CPUs each actor holds (1)"
+    )
     p.add_argument("--device", default="cpu", help="torch device for geometry (cpu, cuda, auto)")
     p.add_argument(
         "--backend",
@@ -188,6 +213,24 @@ def build_config(args: argparse.Namespace):
         depth_model=_depth_model_dir(args.depth_model),
         completer=completer_spec(args),
         allow_fallback=not args.no_fallback,
+        ray=_ray_settings(args),
+    )
+
+
+def _ray_settings(args: argparse.Namespace):
+    if not args.ray:
+        return None
+    from .ray_settings import RaySettings
+
+    try:
+        import ray  # noqa: F401 - only to fail now, not on the first job
+    except ImportError:
+        raise Ex4dError("--ray needs Ray on this machine: pip install 'ex4d-bridge[ray]'") from None
+    return RaySettings(
+        address=args.ray,
+        workers=args.ray_workers,
+        gpus_per_worker=args.ray_gpus_per_worker,
+        cpus_per_worker=args.ray_cpus_per_worker,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import Ex4dError
 from .jobs import CompleterSpec
+from .ray_settings import RaySettings
 
 MIB = 1 << 20
 _TOKEN_RE = re.compile(r"[\x21-\x7e]{8,512}")  # visible ASCII: a valid metadata value
@@ -95,6 +96,8 @@ class ServerConfig:
     completion_cache_bytes: int = 2 << 30
     # Seconds a stopping server gives running calls to finish.
     grace_s: float = 2.0
+    # Generation on a Ray cluster (``serve --ray``); None: the in-process worker.
+    ray: RaySettings | None = None
 
     @property
     def address(self) -> str:
@@ -136,6 +139,8 @@ class ServerConfig:
         for name in ("max_concurrent_rpcs", "max_streams_per_connection", "max_scene_frames"):
             if int(getattr(self, name)) < 1:
                 raise Ex4dError(f"{name} must be at least 1")
+        if self.ray is not None:
+            self.ray.validate()
         for name in ("first_message_s", "stream_idle_s", "connection_idle_s", "keepalive_s"):
             v = float(getattr(self, name))
             if not (v > 0 and v < 1e6):

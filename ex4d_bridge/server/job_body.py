@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..camera import Intrinsics, Trajectory
-from ..errors import Cancelled
+from ..errors import Cancelled, Ex4dError
 from ..generation import (
     FallbackCompleter,
     GenerationCancelled,
@@ -30,6 +30,11 @@ from ..scene.trajectory_render import render_intrinsics
 if TYPE_CHECKING:
     from ..scene import Scene
     from .jobs import GenerationParams
+
+
+class RemoteJobError(Ex4dError):
+    """A job that failed where it ran (a Ray actor) or on its way there: the message says
+    what happened, as the job's error."""
 
 
 class JobSink(Protocol):
@@ -81,8 +86,6 @@ def load_completer(spec: Any, allow_fallback: bool) -> NovelViewCompleter:
     else:  # a factory: models load on the thread (or actor) that owns the GPU
         made = spec()
         if not isinstance(made, NovelViewCompleter):
-            from ..errors import Ex4dError
-
             raise Ex4dError(
                 f"the completer factory returned {type(made).__name__}, which is not a "
                 "NovelViewCompleter (needs name, is_fallback and generate)"

@@ -48,7 +48,7 @@ from ..generation import (
 )
 from ..geometry import RenderOptions
 from .errors import NotFoundError, PreconditionError
-from .job_body import JobOutcome, complete_job, generate_job, load_completer
+from .job_body import JobOutcome, RemoteJobError, complete_job, generate_job, load_completer
 from .memory import MemoryBudget, default_budget_bytes, generation_bytes
 from .rpc import is_disk_full
 from .store import JOB_ID_RE, SceneStore
@@ -489,7 +489,8 @@ class GenerationWorker:
     def health_problem(self) -> str | None:
         """Why generation cannot run now (the worker thread ended, or the job database cannot
         be written), or None: the server's health check reports NOT_SERVING with it."""
-        threads = [self._thread, *self._threads[1:]]
+        with self._lock:
+            threads = [self._thread, *self._threads[1:]]
         if not all(t.is_alive() for t in threads) and not self._stopping.is_set():
             return "the generation worker stopped; restart the server"
         with self._lock:
@@ -591,6 +592,20 @@ class GenerationWorker:
         with self._lock:
             return list(ids)
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def ensure_threads(self, count: int) -> None:
+        """At least ``count`` worker threads (a Ray cluster reported more actors)."""
+        with self._lock:
+            while len(self._threads) < count and not self._stopping.is_set():
+                t = threading.Thread(
+                    target=self._run, name=f"ex4d-generation-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(t)
+                t.start()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the worker: the running job and queued ones end INTERRUPTED."""
         self._stopping.set()
@@ -598,10 +613,12 @@ class GenerationWorker:
             events = list(self._cancel.values())
         for e in events:
             e.set()
-        for _ in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
             self._queue.put(None)
         end = time.monotonic() + timeout
-        for t in self._threads:
+        for t in threads:
             t.join(max(0.0, end - time.monotonic()))
         self.executor.close()
 
@@ -733,6 +750,8 @@ class GenerationWorker:
         except Exception as exc:  # noqa: BLE001 - the job fails, the worker lives on
             if is_disk_full(exc):
                 error = f"disk full: the server could not store the result ({exc})"
+            elif isinstance(exc, RemoteJobError):
+                error = str(exc)
             else:
                 error = f"{type(exc).__name__}: {exc}"
                 if not isinstance(exc, Ex4dError):

@@ -88,6 +88,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             render_options=RenderOptions(backend=config.render_backend, device=self.device),
             on_completions=self.completed.invalidate,
             memory=self.memory,
+            ray=config.ray,
         )
         self.view_pool = ThreadPoolExecutor(
             config.view_threads,
