@@ -468,11 +468,27 @@ namespace Ex4d.Bridge.Core
                     Buffer.BlockCopy(dst, from, dst, outPos, length);
                     outPos += length;
                 }
-                else if (distance == 1)
+                else if (distance == 1 && length >= 16)
                 {
-                    byte b = dst[from];
-                    int stop = outPos + length;
-                    while (outPos < stop) dst[outPos++] = b;
+                    // A run of one byte (what zlib makes of the zero residuals that fill most
+                    // of a padded layer grid): a memset, many times faster than a byte loop
+                    // under Mono.
+                    dst.AsSpan(outPos, length).Fill(dst[from]);
+                    outPos += length;
+                }
+                else if (distance < length && length >= 32)
+                {
+                    // A repeated pattern of `distance` bytes: copy it once, then double the
+                    // copied stretch (each copy reads only bytes already written).
+                    int done = distance;
+                    Buffer.BlockCopy(dst, from, dst, outPos, distance);
+                    while (done < length)
+                    {
+                        int c = Math.Min(done, length - done);
+                        Buffer.BlockCopy(dst, outPos, dst, outPos + done, c);
+                        done += c;
+                    }
+                    outPos += length;
                 }
                 else
                 {
