@@ -1,0 +1,262 @@
+"""Generation on a Ray cluster (issue 16): a real local cluster on this machine (2 CPUs, started
+by a child process, so the test can take it away), a real server with ``ray`` settings, a real
+client over loopback.
+
+The completer is the classical fill held at a gate that lives on disk, so that a test can keep
+a job reliably mid-way inside an actor process, see which process runs it (the actor writes its
+pid) and kill it. Ground truth for the results is the library run here on the same data."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+
+import cloudpickle  # noqa: E402 - only with ray
+
+from ex4d_bridge.camera import Trajectory  # noqa: E402
+from ex4d_bridge.client import BridgeClient  # noqa: E402
+from ex4d_bridge.generation import (  # noqa: E402
+    GenerationCancelled,
+    GenerationRequest,
+    complete_frames,
+    generate_views,
+)
+from ex4d_bridge.geometry import RenderOptions  # noqa: E402
+from ex4d_bridge.scene import Scene, render_trajectory  # noqa: E402
+from ex4d_bridge.server.app import ServerThread  # noqa: E402
+from ex4d_bridge.server.config import ServerConfig  # noqa: E402
+from ex4d_bridge.server.ray_settings import RaySettings  # noqa: E402
+from ex4d_bridge.synthetic import SyntheticScene  # noqa: E402
+from ex4d_bridge.video import write_video  # noqa: E402
+from ex4d_bridge.wire import jobs_pb2  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+# The actors import this completer by value: the test folder is not on their path.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+HOLDER = """
+import sys, time, ray
+ray.init(num_cpus=2, include_dashboard=False, _temp_dir=sys.argv[1],
+         _node_ip_address="127.0.0.1", logging_level="ERROR")
+print("ADDRESS", ray.get_runtime_context().gcs_address, flush=True)
+time.sleep(3600)
+"""
+
+
+class GatedFileCompleter:
+    """The classical fill, held while ``DIR/open`` is missing; each generation writes the
+    pid of the process that runs it into ``DIR/started-<pid>-<n>``."""
+
+    name = "gated-file-fill"
+    is_fallback = True
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def generate(self, request, *, progress=None, cancel=None):
+        d = Path(self.folder)
+        n = len(list(d.glob(f"started-{os.getpid()}-*")))
+        (d / f"started-{os.getpid()}-{n}").write_text(str(time.time()))
+        if progress is not None:
+            progress(0, 1, "waiting at the gate")
+        while not (d / "open").exists():
+            if cancel is not None and cancel.is_set():
+                raise GenerationCancelled("cancelled at the gate")
+            time.sleep(0.02)
+        return complete_frames(request.colors, request.masks, progress=False)
+
+
+class Gate:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def open(self) -> None:
+        (self.folder / "open").write_text("")
+
+    def close(self) -> None:
+        (self.folder / "open").unlink(missing_ok=True)
+        for f in self.folder.glob("started-*"):
+            f.unlink()
+
+    def started(self) -> list[int]:
+        return sorted({int(f.name.split("-")[1]) for f in self.folder.glob("started-*")})
+
+    def wait_started(self, count: int, timeout: float = 60.0) -> list[int]:
+        end = time.monotonic() + timeout
+        while len(list(self.folder.glob("started-*"))) < count:
+            assert time.monotonic() < end, f"{count} generations did not start"
+            time.sleep(0.05)
+        return [int(f.name.split("-")[1]) for f in sorted(self.folder.glob("started-*"))]
+
+
+class LocalCluster:
+    """A Ray head on this machine, owned by a child process: killing that process group
+    takes the whole cluster (GCS, raylet, actors) away."""
+
+    def __init__(self) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, self.tmp],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        end = time.monotonic() + 120
+        self.address = ""
+        while time.monotonic() < end:
+            line = self.proc.stdout.readline()
+            if line.startswith("ADDRESS"):
+                self.address = line.split()[1]
+                break
+            if not line and self.proc.poll() is not None:
+                break
+        assert self.address, "the local Ray cluster did not start"
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    # Ray's token auth is for real clusters (docs/server.md); this one lives on loopback.
+    old = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    c = LocalCluster()
+    yield c
+    c.kill()
+    if old is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = old
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    g = Gate(tmp_path_factory.mktemp("gate"))
+    g.open()
+    return g
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+def ray_config(data_dir, cluster, gate, **kw) -> ServerConfig:
+    settings = RaySettings(address=cluster.address, workers=2, heartbeat_s=5.0, **kw)
+    return ServerConfig(
+        port=0,
+        data_dir=data_dir,
+        completer=GatedFileCompleter(str(gate.folder)),
+        ray=settings,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(data_dir, cluster, gate):
+    with ServerThread(ray_config(data_dir, cluster, gate)) as srv:
+        wait_ready(srv, 2)
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with BridgeClient(server.target, progress=False, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def scene_id(client, tmp_path_factory):
+    s = SyntheticScene(32, 24, 4)
+    d = tmp_path_factory.mktemp("media")
+    video = write_video(d / "c.mp4", s.frames(), s.fps)
+    np.savez(d / "d.npz", depth=s.depths())
+    return client.upload_scene(video, depth=d / "d.npz", intrinsics=s.intrinsics).scene_id
+
+
+def wait_ready(srv, actors: int, timeout: float = 90.0) -> None:
+    ex = srv.service.worker.executor
+    end = time.monotonic() + timeout
+    while ex.problem() is not None or ex.info.get("ready", 0) < actors:
+        assert time.monotonic() < end, f"the actors did not start: {ex.problem()} {ex.info}"
+        time.sleep(0.1)
+
+
+def health(srv) -> int:
+    import grpc
+
+    with grpc.insecure_channel(srv.target) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status
+
+
+def finish(client, job_id, timeout=90) -> jobs_pb2.Job:
+    return list(client.watch_job(job_id, timeout=timeout))[-1]
+
+
+def wait_job(client, job_id, pred, timeout=60.0) -> jobs_pb2.Job:
+    end = time.monotonic() + timeout
+    while True:
+        job = client.get_job(job_id)
+        if pred(job):
+            return job
+        assert time.monotonic() < end, f"job {job_id} stayed {job}"
+        time.sleep(0.05)
+
+
+def library_frames(server, scene_id, job_id, gate) -> tuple[np.ndarray, np.ndarray]:
+    """What the library makes here for the job's path: render, then the same fill."""
+    worker = server.service.worker
+    traj = Trajectory.load(worker.result_dir(job_id) / "generated.poses.json")
+    scene = Scene.load(worker.store.scene_dir(scene_id))
+    views = render_trajectory(
+        scene, traj, RenderOptions(backend=worker.render_options.backend, mask_style="reference")
+    )
+    request = GenerationRequest(colors=views.colors, masks=views.masks)
+    return generate_views(GatedFileCompleter(str(gate.folder)), request), views.frame_indices
+
+
+def test_two_jobs_run_at_once_on_two_actors_and_land_in_the_store(client, server, scene_id, gate):
+    gate.close()
+    try:
+        jobs = [client.submit_generation(scene_id, "orbit:12") for _ in range(2)]
+        pids = gate.wait_started(2)
+        # Both are mid-way at the same time, in two processes, neither of them the server.
+        assert len(set(pids)) == 2 and os.getpid() not in pids
+        for job in jobs:
+            now = client.get_job(job.job_id)
+            assert now.state == jobs_pb2.JOB_STATE_RUNNING
+            assert now.stage == "generate" and now.stage_index == 2 and now.num_stages == 2
+    finally:
+        gate.open()
+    for job in jobs:
+        done = finish(client, job.job_id)
+        assert done.state == jobs_pb2.JOB_STATE_SUCCEEDED, done.error
+        assert done.completer == "gated-file-fill"
+        d = server.service.worker.result_dir(job.job_id)
+        assert sorted(p.name for p in d.iterdir()) == [
+            "generated.mp4",
+            "generated.npz",
+            "generated.poses.json",
+        ]
+        with np.load(d / "generated.npz") as z:
+            got, idx = z["frames"], z["frame_indices"]
+        want, want_idx = library_frames(server, scene_id, job.job_id, gate)
+        np.testing.assert_array_equal(idx, want_idx)
+        np.testing.assert_array_equal(got, want)
