@@ -93,13 +93,15 @@ def test_a_full_disk_while_writing_the_result_fails_the_job_and_the_queue_moves_
     worker = server.service.worker
     real = worker._write_result
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full(staging, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(staging / "generated.mp4"))
 
     monkeypatch.setattr(worker, "_write_result", full)
     first = finish(client, client.submit_generation(scene_id, "orbit:20").job_id)
     assert first.state == jobs_pb2.JOB_STATE_FAILED
     assert first.error.startswith("disk full")
+    # The reason names the file, not the server's path to it.
+    assert "generated.mp4" in first.error and str(worker.jobs_dir) not in first.error
     monkeypatch.setattr(worker, "_write_result", real)
     second = finish(client, client.submit_generation(scene_id, "orbit:20").job_id)
     assert second.state == jobs_pb2.JOB_STATE_SUCCEEDED, second.error

@@ -18,6 +18,7 @@ from ..scene.completion.store import CompletionInfo
 from ..wire import jobs_pb2, scenes_pb2, view_pb2
 from .errors import LimitError
 from .jobs import JobRecord, JobState
+from .rpc import without_paths
 from .store import SceneRecord
 
 # Presets a client may name; file paths are never read on a client's behalf.
@@ -79,8 +80,9 @@ def job_msg(rec: JobRecord) -> jobs_pb2.Job:
         state=JOB_STATE[rec.state],
         progress_done=rec.progress_done,
         progress_total=rec.progress_total,
-        message=rec.message,
-        error=rec.error,
+        # Job texts come from exceptions, which may name server paths: cut them to file names.
+        message=without_paths(rec.message),
+        error=without_paths(rec.error),
         created_unix_s=rec.created_unix_s,
         started_unix_s=rec.started_unix_s,
         finished_unix_s=rec.finished_unix_s,
