@@ -163,6 +163,18 @@ def test_a_recorded_walk_replays_through_render_trajectory(served, tmp_path):
 
     frames = read_video(videos[0]).frames
     assert len(frames) == len(recorded)
+    # ... and so does RecordWalkthrough, with the source frames the page showed.
+    from ex4d_bridge.client import BridgeClient
+
+    local = served["local"]
+    shown_frames = [p["frame"] for p in path["poses"]]
+    with BridgeClient(local.target, token=TOKEN, progress=False) as client:
+        files = client.record_walkthrough(
+            local.scene_id, file, tmp_path / "walk", frame_indices=np.array(shown_frames)
+        )
+    assert len(read_video(files["walkthrough.mp4"]).frames) == len(recorded)
+    back = load_pose_path(files["walkthrough.poses.json"])
+    np.testing.assert_allclose(back.poses, recorded, atol=1e-9)
 
 
 def scene_dir_of(served):

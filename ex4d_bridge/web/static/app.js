@@ -322,16 +322,20 @@
 
   function overlay(now) {
     state.frameTimes.push(now);
-    while (state.frameTimes.length > 1 && now - state.frameTimes[0] > 1000) state.frameTimes.shift();
+    // The last second, but at least two frames, so that slow rates read right too.
+    while (state.frameTimes.length > 2 && now - state.frameTimes[0] > 1000) state.frameTimes.shift();
     if (!state.info) return;
     const n = state.frames.length, loaded = state.frames.filter(Boolean).length;
     const fps = state.frameTimes.length > 1 ? (1000 * (state.frameTimes.length - 1)) / (now - state.frameTimes[0]) : 0;
     const dec = state.decodeMs.length ? state.decodeMs.reduce((a, b) => a + b, 0) / state.decodeMs.length : 0;
-    const layers = state.shown >= 0 && state.frames[state.shown] ? state.frames[state.shown].layers.length : 0;
+    const shown = state.shown >= 0 ? state.frames[state.shown] : null;
+    const layers = shown ? shown.layers.length : 0;
+    const nearby = shown && state.completed ? nearbyWithLayers(state.shown).length : 0;
     $("stats").textContent =
       `frame ${state.shown + 1}/${n}  loaded ${loaded}/${n}${state.done ? "" : " …"}\n` +
       `${fps.toFixed(0)} fps  main thread ${state.drawMs.toFixed(1)} ms/frame\n` +
-      `decode ${dec.toFixed(1)} ms/frame (worker)  layers ${layers}${state.completed ? " on" : ""}` +
+      `decode ${dec.toFixed(1)} ms/frame (worker)  layers ${layers}` +
+      (state.completed ? ` + ${nearby} nearby frames` : "") +
       (state.recording ? `\nrecording ${state.recording.poses.length} poses` : "") +
       (state.xr ? "\nin VR" : "");
     $("frame").textContent = `${state.shown + 1} / ${n}`;
