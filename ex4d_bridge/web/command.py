@@ -95,10 +95,14 @@ class LocalScene:
         scene = Scene.load(self.scene_dir)
         completions = load_completions(self.scene_dir)
         self.server.start()
-        store = self.server.service.store
-        record, _ = store.put(scene, name=self.scene_dir.name, depth_source="scene directory")
-        if completions.generations:
-            store.put_completions(record.scene_id, completions)
+        try:
+            store = self.server.service.store
+            record, _ = store.put(scene, name=self.scene_dir.name, depth_source="scene directory")
+            if completions.generations:
+                store.put_completions(record.scene_id, completions)
+        except BaseException:
+            self.stop()
+            raise
         self.scene_id = record.scene_id
         return self
 
