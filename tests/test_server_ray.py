@@ -159,7 +159,9 @@ def data_dir(tmp_path_factory):
 
 
 def ray_config(data_dir, cluster, gate, **kw) -> ServerConfig:
-    settings = RaySettings(address=cluster.address, workers=2, heartbeat_s=5.0, **kw)
+    kw = {"workers": 2, **kw}
+    # Half a CPU each: a second server (the restart test) fits beside the first on 2 CPUs.
+    settings = RaySettings(address=cluster.address, cpus_per_worker=0.5, heartbeat_s=5.0, **kw)
     return ServerConfig(
         port=0,
         data_dir=data_dir,
@@ -260,3 +262,172 @@ def test_two_jobs_run_at_once_on_two_actors_and_land_in_the_store(client, server
         want, want_idx = library_frames(server, scene_id, job.job_id, gate)
         np.testing.assert_array_equal(idx, want_idx)
         np.testing.assert_array_equal(got, want)
+
+
+def kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_an_actor_killed_mid_job_is_replaced_and_the_job_runs_again_elsewhere(
+    client, server, scene_id, gate
+):
+    gate.close()
+    job = client.submit_generation(scene_id, "orbit:12")
+    (first,) = gate.wait_started(1)
+    kill(first)
+    second = gate.wait_started(2)[-1]
+    assert second != first
+    assert client.get_job(job.job_id).state == jobs_pb2.JOB_STATE_RUNNING
+    gate.open()
+    done = finish(client, job.job_id)
+    assert done.state == jobs_pb2.JOB_STATE_SUCCEEDED, done.error
+    want, _ = library_frames(server, scene_id, job.job_id, gate)
+    with np.load(server.service.worker.result_dir(job.job_id) / "generated.npz") as z:
+        np.testing.assert_array_equal(z["frames"], want)
+
+
+def test_a_job_whose_actors_die_twice_fails_with_the_reason(client, server, scene_id, gate):
+    wait_ready(server, 2)  # the actor killed before has been replaced
+    gate.close()
+    try:
+        job = client.submit_generation(scene_id, "orbit:12")
+        (first,) = gate.wait_started(1)
+        kill(first)
+        second = gate.wait_started(2)[-1]
+        assert second != first
+        kill(second)
+        failed = finish(client, job.job_id)
+    finally:
+        gate.open()
+    assert failed.state == jobs_pb2.JOB_STATE_FAILED
+    print("ERROR:", failed.error, "PROBLEM:", server.service.worker.health_problem())
+    assert "Ray actor running the job died, 2 time(s)" in failed.error
+    assert "ActorDiedError" in failed.error or "RayActorError" in failed.error
+    # Both actors were replaced: the next job runs.
+    wait_ready(server, 2)
+    nxt = finish(client, client.submit_generation(scene_id, "orbit:12").job_id)
+    assert nxt.state == jobs_pb2.JOB_STATE_SUCCEEDED, nxt.error
+
+
+def test_cancel_job_cancels_the_ray_task_and_the_actor_lives_on(client, server, scene_id, gate):
+    wait_ready(server, 2)
+    gate.close()
+    try:
+        job = client.submit_generation(scene_id, "orbit:12")
+        (pid,) = gate.wait_started(1)
+        t0 = time.monotonic()
+        client.cancel_job(job.job_id)
+        cancelled = finish(client, job.job_id)
+        took = time.monotonic() - t0
+    finally:
+        gate.open()
+    assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
+    assert took < 10.0
+    os.kill(pid, 0)  # the actor process is alive: cancelling stops the task, not the actor
+    assert not server.service.worker.result_dir(job.job_id).exists()
+    jobs = [client.submit_generation(scene_id, "orbit:12") for _ in range(2)]
+    for j in jobs:
+        assert finish(client, j.job_id).state == jobs_pb2.JOB_STATE_SUCCEEDED
+
+
+def test_a_server_restarted_while_a_job_runs_reports_it_interrupted(
+    cluster, gate, scene_id, tmp_path, client
+):
+    data = tmp_path / "data"
+    config = ray_config(data, cluster, gate, workers=1)
+    gate.close()
+    try:
+        with ServerThread(config) as srv, BridgeClient(srv.target, progress=False) as c:
+            wait_ready(srv, 1)
+            s = SyntheticScene(32, 24, 3)
+            video = write_video(tmp_path / "c.mp4", s.frames(), s.fps)
+            np.savez(tmp_path / "d.npz", depth=s.depths())
+            sid = c.upload_scene(video, depth=tmp_path / "d.npz", intrinsics=s.intrinsics).scene_id
+            job = c.submit_generation(sid, "orbit:12")
+            (pid,) = gate.wait_started(1)
+        # The driver went with the server, and its actor with the driver.
+        end = time.monotonic() + 30
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < end, "the actor outlived the server"
+            time.sleep(0.1)
+    finally:
+        gate.open()
+    with ServerThread(config) as srv, BridgeClient(srv.target, progress=False) as c:
+        again = c.get_job(job.job_id)
+        assert again.state == jobs_pb2.JOB_STATE_INTERRUPTED
+        wait_ready(srv, 1)
+        assert finish(c, c.submit_generation(sid, "orbit:12").job_id).state == (
+            jobs_pb2.JOB_STATE_SUCCEEDED
+        )
+
+
+def test_a_lost_driver_fails_its_job_and_generation_comes_back(client, server, scene_id, gate):
+    """The Ray driver process dies (as it does when the cluster is gone for a minute): the
+    job fails with the reason, health goes NOT_SERVING, a new driver connects, jobs run."""
+    ex = server.service.worker.executor
+    wait_ready(server, 2)
+    gate.close()
+    try:
+        job = client.submit_generation(scene_id, "orbit:12")
+        (actor,) = gate.wait_started(1)
+        old = ex._proc.pid
+        os.killpg(old, signal.SIGKILL)
+        failed = finish(client, job.job_id)
+    finally:
+        gate.open()
+    assert failed.state == jobs_pb2.JOB_STATE_FAILED
+    assert "connection to the Ray cluster was lost" in failed.error, failed.error
+    assert "driver exited" in failed.error
+    end = time.monotonic() + 30
+    while True:  # the actors went with the driver that owned them
+        try:
+            os.kill(actor, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < end, "the actor outlived its driver"
+        time.sleep(0.1)
+    wait_ready(server, 2)
+    assert ex._proc.pid != old
+    assert health(server) == health_pb2.HealthCheckResponse.SERVING
+    nxt = finish(client, client.submit_generation(scene_id, "orbit:12").job_id)
+    assert nxt.state == jobs_pb2.JOB_STATE_SUCCEEDED, nxt.error
+
+
+def test_a_cluster_that_goes_away_fails_its_jobs_and_health_says_so(
+    client, server, scene_id, gate, cluster
+):
+    """Last: it takes the module's cluster away."""
+    import grpc
+
+    wait_ready(server, 2)
+    assert health(server) == health_pb2.HealthCheckResponse.SERVING
+    gate.close()
+    try:
+        job = client.submit_generation(scene_id, "orbit:12")
+        gate.wait_started(1)
+        cluster.kill()
+        failed = finish(client, job.job_id, timeout=60)
+    finally:
+        gate.open()
+    assert failed.state == jobs_pb2.JOB_STATE_FAILED
+    assert "connection to the Ray cluster was lost" in failed.error, failed.error
+    end = time.monotonic() + 15
+    while health(server) != health_pb2.HealthCheckResponse.NOT_SERVING:
+        assert time.monotonic() < end, "health stayed SERVING without a cluster"
+        time.sleep(0.2)
+    problem = server.service.worker.health_problem()
+    assert problem and "Ray" in problem
+    with pytest.raises(grpc.RpcError) as err:
+        client.submit_generation(scene_id, "orbit:12")
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "Ray cluster" in err.value.details() and "SERVING" in err.value.details()
+    # Geometry and View do not need the cluster.
+    frames = list(client.stream_geometry(scene_id))
+    assert len(frames) == 4
+    pose = np.eye(4)
+    view = client.view(scene_id, pose, 32, 24, frame_index=1)
+    assert view.color.shape[:2] == (24, 32)

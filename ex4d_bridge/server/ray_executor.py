@@ -223,7 +223,7 @@ class RayExecutor:
         proc = self._proc
         if proc is not None:
             try:
-                proc.wait(10)
+                proc.wait(5)  # it cancels its jobs and kills its actors first
             except subprocess.TimeoutExpired:
                 self._kill(proc)
 
