@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,9 @@ class RayExecutor:
         self._info: dict[str, Any] = {}
         self._last_beat = 0.0
         self._closed = threading.Event()
+        # Where each recent job's time went (seconds from its submission to the driver): to
+        # an actor, in the body (the actor's own count), to the result written here.
+        self.timings: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._supervisor = threading.Thread(target=self._supervise, name="ex4d-ray", daemon=True)
         self._supervisor.start()
 
@@ -248,6 +252,12 @@ class RayExecutor:
                     f"the Ray cluster cannot take jobs now ({self.problem()}); submit it again "
                     "when the server's health reports SERVING"
                 )
+            t0 = time.perf_counter()
+            timing: dict[str, float] = {"result_bytes": 0}
+            with self._lock:
+                self.timings[job_id] = timing
+                while len(self.timings) > 256:
+                    self.timings.popitem(last=False)
             sink.set(message="waiting for a Ray actor")
             cancel_sent, give_up = False, 0.0
             while True:
@@ -269,6 +279,7 @@ class RayExecutor:
                 if kind == "set":
                     sink.set(**ev[1])
                 elif kind == "attempt":
+                    timing.setdefault("on_actor_s", time.perf_counter() - t0)
                     a = ev[1]
                     where = f"Ray actor pid {a.get('pid')} on node {a.get('node', '?')}"
                     if a.get("gpus"):
@@ -279,10 +290,14 @@ class RayExecutor:
                     sink.set(message=f"retrying on another actor: {ev[1]}")
                 elif kind == "chunk":
                     self._append(incoming, ev[1], ev[2])
+                    timing["result_bytes"] += len(ev[2])
                 elif kind == "done":
+                    timing["done_s"] = time.perf_counter() - t0
                     self._install_completions(incoming, params.scene_id)
                     outcome = self._outcome(incoming, ev[1])
                     finish(outcome)
+                    timing["body_s"] = outcome.seconds
+                    timing["written_s"] = time.perf_counter() - t0
                     return outcome
                 elif kind == "cancelled":
                     self._install_completions(incoming, params.scene_id)
