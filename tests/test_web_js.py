@@ -41,7 +41,7 @@ const b64 = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("b
     const layers = [];
     for (const l of msg.layers) {
       const d = await D.decodeLayer(l, P);
-      layers.push({ pose: d.mesh.pose, depth: b64(d.mesh.depth) });
+      layers.push({ pose: d.mesh.pose, depth: b64(d.mesh.depth), indices: b64(d.mesh.indices) });
     }
     frames.push({ depth: b64(mesh.depth), rgb: b64(mesh.color.rgb), occ: b64(mesh.occluded),
                   intrinsics: mesh.intrinsics, layers });
@@ -147,6 +147,11 @@ def test_page_decoding_and_poses_equal_the_librarys(tmp_path):
         for layer, jl in zip(msg.layers, js["layers"], strict=True):
             want = wire.pose_from_msg(layer.pose)
             np.testing.assert_allclose(np.reshape(jl["pose"], (4, 4)), want, atol=1e-12)
+            # The layer's indexed draw holds exactly its visible grid faces, in grid order.
+            grid = wire.num_grid_faces(h, w)
+            faces = wire.grid_faces(h, w)[:grid][~mesh.occluded[:grid]]
+            got_faces = np.frombuffer(base64.b64decode(jl["indices"]), np.uint32).reshape(-1, 3)
+            np.testing.assert_array_equal(got_faces, faces)
     assert "zlib" in got["corrupt"] or "expected" in got["corrupt"]
     for pose, js in zip(poses, got["poses"], strict=True):
         for s in SYSTEMS:

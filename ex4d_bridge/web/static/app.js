@@ -22,7 +22,7 @@
     playing: !query.has("paused"), time: 0, shown: -1, completed: false, hasLayers: false,
     mode: "orbit", yaw: 0, pitch: 0, pos: [0, 0, 0], dist: 1, pivot: [0, 0, 1],
     override: null, recording: null, lastPath: null, frameTimes: [], drawMs: 0, xr: null,
-    firstFrameDrawn: false, drawn: 0,
+    firstFrameDrawn: false, drawn: 0, loadedCount: 0, lastKey: null,
   };
   let firstFrame;
   const ready = new Promise((r) => (firstFrame = r));
@@ -144,6 +144,7 @@
       gpu.bytes = mesh.bytes;
       gpu.farDepth = mesh.farDepth;
       state.frames[mesh.frameIndex] = gpu;
+      state.loadedCount++;
       state.decodeMs.push(mesh.decodeMs);
       if (mesh.layers.length) state.hasLayers = true;
     } else if (m.type === "done") {
@@ -241,13 +242,18 @@
       const w = Math.round(canvas.clientWidth * dpr), h = Math.round(canvas.clientHeight * dpr);
       if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
     }
+    const c2w = cameraPose();
+    // Nothing changed since the last picture (paused, camera still): keep it, draw nothing.
+    const lens = state.info ? viewIntrinsics() : null;
+    const key = JSON.stringify([idx, c2w, lens, state.completed, state.loadedCount]);
+    if (key === state.lastKey && !state.recording) return;
+    state.lastKey = key;
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     gl.viewport(0, 0, canvas.width, canvas.height);
     gl.clearColor(0, 0, 0, 1);
     gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT | gl.STENCIL_BUFFER_BIT);
     if (idx < 0) return;
     const gpu = state.frames[idx];
-    const c2w = cameraPose();
     renderer.begin(P.viewMatrixGL(c2w), Ex4dRenderer.projectionFromIntrinsics(viewIntrinsics(), NEAR, farFor(gpu, c2w)));
     drawFrame(idx);
     // The main thread's share (the GPU runs on after it returns; fps is the end-to-end number).
@@ -368,6 +374,7 @@
     $("vr").textContent = "Exit VR";
     session.addEventListener("end", () => {
       state.xr = null;
+      state.lastKey = null;
       $("vr").textContent = "Enter VR";
       last = performance.now();
       requestAnimationFrame(tick);

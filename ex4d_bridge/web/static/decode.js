@@ -166,9 +166,35 @@
     return { mesh: out, transfer };
   }
 
-  // CompletionLayerFrame -> its padded-crop mesh and its pose (OpenCV c2w in the scene's world).
+  // The faces whose occluded bit is 0, as vertex indices (i * W + j) for an indexed draw, in
+  // the face order of the grid: a layer keeps only a small part of its crop box, so drawing
+  // just these is what keeps many layers cheap.
+  function visibleFaceIndices(flags, h, w) {
+    let n = 0;
+    for (let q = 0; q < flags.length; q++) n += ((flags[q] & 1) ^ 1) + ((flags[q] >> 1) ^ 1);
+    const out = new Uint32Array(3 * n);
+    let k = 0;
+    for (let t = 0; t < 2; t++) {
+      for (let i = 0; i < h - 1; i++) {
+        for (let j = 0; j < w - 1; j++) {
+          if ((flags[i * (w - 1) + j] >> t) & 1) continue;
+          const tl = i * w + j, tr = tl + 1, bl = tl + w, br = bl + 1;
+          out[k++] = bl;
+          out[k++] = t === 0 ? tl : tr;
+          out[k++] = t === 0 ? tr : br;
+        }
+      }
+    }
+    return out;
+  }
+
+  // CompletionLayerFrame -> its padded-crop mesh (with the indices of its visible faces) and its
+  // pose (OpenCV c2w in the scene's world).
   async function decodeLayer(layer, poses) {
     const { mesh, transfer } = await decodeMeshFrame(layer.mesh);
+    const k = mesh.intrinsics;
+    mesh.indices = visibleFaceIndices(mesh.occluded, k.height, k.width);
+    transfer.push(mesh.indices.buffer);
     const p = layer.pose;
     const sys = poses.systemFromWire(p.coordinateSystem);
     const c2w = poses.poseFromWire(
@@ -180,7 +206,7 @@
     return { mesh, transfer };
   }
 
-  const api = { E, DecodeError, inflate, decodeDepth, decodeImage, decodeOccluded, decodeMeshFrame, decodeLayer, num };
+  const api = { E, DecodeError, inflate, decodeDepth, decodeImage, decodeOccluded, decodeMeshFrame, decodeLayer, visibleFaceIndices, num };
   root.Ex4dDecode = api;
   if (typeof module !== "undefined" && module.exports) module.exports = api;
 })(typeof self !== "undefined" ? self : globalThis);

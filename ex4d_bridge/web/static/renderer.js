@@ -17,24 +17,33 @@ uniform mat4 uView;
 uniform mat4 uProj;
 uniform int uFaces;  // 0: all faces, 1: not occluded ones, 2: occluded ones
 uniform float uDepthScale;
+uniform int uIndexed;
 flat out int vOcc;
 out vec3 vColor;
 void main() {
-  int quad = gl_VertexID / 6;
-  int k = gl_VertexID - quad * 6;
-  int tri = k / 3;
-  int c = k - tri * 3;
-  int qw = uSize.x - 1;
-  int i = quad / qw;
-  int j = quad - i * qw;
-  ivec2 off;  // (row, column) offset of the corner: A = [BL, TL, TR], B = [BL, TR, BR]
-  if (c == 0) off = ivec2(1, 0);
-  else if (tri == 0) off = c == 1 ? ivec2(0, 0) : ivec2(0, 1);
-  else off = c == 1 ? ivec2(0, 1) : ivec2(1, 1);
-  int pi = i + off.x;
-  int pj = j + off.y;
-  uint flags = texelFetch(uOcc, ivec2(j, i), 0).r;
-  bool occ = ((flags >> uint(tri)) & 1u) != 0u;
+  int pi, pj;
+  bool occ = false;
+  if (uIndexed == 1) {
+    // An indexed draw of visible faces only: the index is the pixel's vertex number i * W + j.
+    pi = gl_VertexID / uSize.x;
+    pj = gl_VertexID - pi * uSize.x;
+  } else {
+    int quad = gl_VertexID / 6;
+    int k = gl_VertexID - quad * 6;
+    int tri = k / 3;
+    int c = k - tri * 3;
+    int qw = uSize.x - 1;
+    int i = quad / qw;
+    int j = quad - i * qw;
+    ivec2 off;  // (row, column) offset of the corner: A = [BL, TL, TR], B = [BL, TR, BR]
+    if (c == 0) off = ivec2(1, 0);
+    else if (tri == 0) off = c == 1 ? ivec2(0, 0) : ivec2(0, 1);
+    else off = c == 1 ? ivec2(0, 1) : ivec2(1, 1);
+    pi = i + off.x;
+    pj = j + off.y;
+    uint flags = texelFetch(uOcc, ivec2(j, i), 0).r;
+    occ = ((flags >> uint(tri)) & 1u) != 0u;
+  }
   vOcc = occ ? 1 : 0;
   vColor = vec3(0.0);
   if ((occ && uFaces == 1) || (!occ && uFaces == 2)) {
@@ -111,7 +120,7 @@ void main() { outColor = vec4(0.0); }`;
       this.farProg = program(gl, FAR_VS, FAR_FS);
       this.vao = gl.createVertexArray();  // no attributes: everything comes from gl_VertexID
       this.u = {};
-      for (const n of ["uDepth", "uOcc", "uColor", "uSize", "uK", "uModel", "uView", "uProj", "uFaces", "uDepthScale"]) {
+      for (const n of ["uDepth", "uOcc", "uColor", "uSize", "uK", "uModel", "uView", "uProj", "uFaces", "uDepthScale", "uIndexed"]) {
         this.u[n] = gl.getUniformLocation(prog, n);
       }
     }
@@ -148,12 +157,26 @@ void main() { outColor = vec4(0.0); }`;
           : this.texture(gl.RGB8, gl.RGB, gl.UNSIGNED_BYTE, w, h, c.rgb),
         bytes: w * h * 8 + (w - 1) * (h - 1),
       };
+      if (mesh.indices) {
+        gpu.vao = gl.createVertexArray();
+        gl.bindVertexArray(gpu.vao);
+        gpu.indexBuffer = gl.createBuffer();
+        gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, gpu.indexBuffer);
+        gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, mesh.indices, gl.STATIC_DRAW);
+        gl.bindVertexArray(null);
+        gpu.count = mesh.indices.length;
+        gpu.bytes += mesh.indices.byteLength;
+      }
       if (c.bitmap) c.bitmap.close();
       return gpu;
     }
 
     release(gpu) {
       for (const t of [gpu.depth, gpu.occ, gpu.color]) this.gl.deleteTexture(t);
+      if (gpu.vao) {
+        this.gl.deleteVertexArray(gpu.vao);
+        this.gl.deleteBuffer(gpu.indexBuffer);
+      }
     }
 
     // Depth back to the far plane wherever the current stencil test passes (colour untouched).
@@ -213,7 +236,17 @@ void main() { outColor = vec4(0.0); }`;
       gl.uniformMatrix4fv(this.u.uModel, false, gpu.model);
       gl.uniform1i(this.u.uFaces, { all: 0, visible: 1, occluded: 2 }[faces]);
       gl.uniform1f(this.u.uDepthScale, depthScale);
-      gl.drawArrays(gl.TRIANGLES, 0, gpu.count);
+      if (gpu.vao) {
+        // Only visible faces are in the index buffer.
+        if (faces === "occluded") return;
+        gl.uniform1i(this.u.uIndexed, 1);
+        gl.bindVertexArray(gpu.vao);
+        gl.drawElements(gl.TRIANGLES, gpu.count, gl.UNSIGNED_INT, 0);
+        gl.bindVertexArray(this.vao);
+      } else {
+        gl.uniform1i(this.u.uIndexed, 0);
+        gl.drawArrays(gl.TRIANGLES, 0, gpu.count);
+      }
     }
   }
 
