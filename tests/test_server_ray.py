@@ -67,7 +67,9 @@ class GatedFileCompleter:
     def generate(self, request, *, progress=None, cancel=None):
         d = Path(self.folder)
         n = len(list(d.glob(f"started-{os.getpid()}-*")))
-        (d / f"started-{os.getpid()}-{n}").write_text(str(time.time()))
+        tmp = d / f".tmp-{os.getpid()}"
+        tmp.write_text(repr(time.time()))
+        os.replace(tmp, d / f"started-{os.getpid()}-{n}")  # never seen half-written
         if progress is not None:
             progress(0, 1, "waiting at the gate")
         while not (d / "open").exists():
@@ -89,15 +91,14 @@ class Gate:
         for f in self.folder.glob("started-*"):
             f.unlink()
 
-    def started(self) -> list[int]:
-        return sorted({int(f.name.split("-")[1]) for f in self.folder.glob("started-*")})
-
     def wait_started(self, count: int, timeout: float = 60.0) -> list[int]:
         end = time.monotonic() + timeout
         while len(list(self.folder.glob("started-*"))) < count:
             assert time.monotonic() < end, f"{count} generations did not start"
             time.sleep(0.05)
-        return [int(f.name.split("-")[1]) for f in sorted(self.folder.glob("started-*"))]
+        # In the order they started (each marker holds its start time).
+        marks = sorted(self.folder.glob("started-*"), key=lambda f: float(f.read_text()))
+        return [int(f.name.split("-")[1]) for f in marks]
 
 
 class LocalCluster:
@@ -262,6 +263,66 @@ def test_two_jobs_run_at_once_on_two_actors_and_land_in_the_store(client, server
         want, want_idx = library_frames(server, scene_id, job.job_id, gate)
         np.testing.assert_array_equal(idx, want_idx)
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_complete_job_on_an_actor_stores_the_layers_the_library_makes(
+    client, server, scene_id, gate, tmp_path
+):
+    from dataclasses import replace
+
+    from ex4d_bridge.camera import look_at
+    from ex4d_bridge.scene.completion import load_completions
+    from ex4d_bridge.server.job_body import complete_job, load_completer
+
+    worker = server.service.worker
+    scene_dir = worker.store.scene_dir(scene_id)
+    copy = tmp_path / "scene"
+    shutil.copytree(scene_dir, copy)  # the scene as the job found it
+    poses = np.stack(
+        [
+            look_at(np.array([-0.3 + 0.05 * i, 0.1, 0.1]), np.array([0.0, 0.0, 3.0]))
+            for i in range(4)
+        ]
+    )
+    traj = Trajectory(poses, name="side")
+    job = client.submit_generation(scene_id, traj, complete=True)
+    done = finish(client, job.job_id)
+    assert done.state == jobs_pb2.JOB_STATE_SUCCEEDED, done.error
+    (gen,) = done.generations
+    assert gen.startswith("side.")
+    assert gen in {c.generation for c in client.get_scene(scene_id).completions}
+    assert (worker.result_dir(job.job_id) / "generated.mp4").is_file()
+
+    class Sink:
+        def set(self, **fields):
+            pass
+
+    # The library here, on the copy, along the path the server built from the request.
+    params = worker.db.get(job.job_id)
+    stored = Trajectory.load(worker.result_dir(job.job_id) / "generated.poses.json")
+    from ex4d_bridge.server.jobs import GenerationParams
+
+    local = complete_job(
+        Scene.load(copy),
+        copy,
+        GenerationParams(scene_id, replace(stored, name="side"), complete=True),
+        load_completer(GatedFileCompleter(str(gate.folder)), True),
+        worker.render_options,
+        Sink(),
+        None,
+        tmp_path / "work",
+        params.job_id,
+    )
+    assert local.generations == [gen]
+    want = load_completions(copy, [gen]).of_generation(gen)
+    got = load_completions(scene_dir, [gen]).of_generation(gen)
+    assert len(got) == len(want) > 0
+    for a, b in zip(got, want, strict=True):
+        assert a.frame_index == b.frame_index
+        np.testing.assert_array_equal(a.color, b.color)
+        np.testing.assert_array_equal(a.depth, b.depth)
+        # The path here was read back from generated.poses.json (text): the last bits differ.
+        np.testing.assert_allclose(a.pose, b.pose, rtol=0, atol=1e-12)
 
 
 def kill(pid: int) -> None:
