@@ -1,19 +1,24 @@
-"""Generation jobs: state in SQLite, one worker thread that owns the GPU, progress events.
+"""Generation jobs: state in SQLite, worker threads that run them, progress events.
 
 * ``JobDB`` keeps every job's state in ``DATA_DIR/jobs.sqlite`` (stdlib ``sqlite3``). At
   start, jobs left QUEUED or RUNNING by a previous process are marked INTERRUPTED: their
   worker is gone, and the client can resubmit.
-* ``GenerationWorker`` runs queued jobs one at a time on a single thread, so only one
-  generation holds the GPU; the View path never waits on it. A job renders its trajectory with
-  the library (``render_trajectory``), completes the colours and masks with the configured
-  ``NovelViewCompleter`` through ``generate_views`` (the call ``ex4d-bridge generate`` makes,
-  with the same defaults) and writes ``generated.mp4``, ``generated.npz`` (frames, poses, frame
-  indices, intrinsics) and ``generated.poses.json`` into ``DATA_DIR/jobs/<job_id>/``, staged and
-  renamed like scenes. Cancelling sets the job's event; the completer and the render loop check
-  it. A ``complete`` job then lifts what it generated into completion layers stored with the
-  scene (the library's ``complete_scene``, as ``ex4d-bridge complete`` does); a ``coverage``
-  job does that along every path of a coverage set and keeps no video. Progress is reported
-  per stage (render, generate, complete).
+* ``GenerationWorker`` takes queued jobs on its worker threads and keeps their bookkeeping:
+  state, progress, cancellation, listeners, results. Where a job's body runs is its
+  executor's business (``JobExecutor``): ``LocalExecutor`` (the default) runs one job at a
+  time on the single worker thread, so only one generation holds the GPU and the View path
+  never waits on it; ``ray_executor.RayExecutor`` (``serve --ray``) runs one job per Ray
+  actor, with one worker thread following each. The body (``job_body``) renders the
+  trajectory with the library (``render_trajectory``), completes the colours and masks with
+  the configured ``NovelViewCompleter`` through ``generate_views`` (the call ``ex4d-bridge
+  generate`` makes, with the same defaults); the worker then writes ``generated.mp4``,
+  ``generated.npz`` (frames, poses, frame indices, intrinsics) and ``generated.poses.json``
+  into ``DATA_DIR/jobs/<job_id>/``, staged and renamed like scenes. Cancelling sets the
+  job's event; the completer and the render loop check it. A ``complete`` job then lifts what
+  it generated into completion layers stored with the scene (the library's
+  ``complete_scene``, as ``ex4d-bridge complete`` does); a ``coverage`` job does that along
+  every path of a coverage set and keeps no video. Progress is reported per stage (render,
+  generate, complete).
 * Listeners (``WatchJob``) get a snapshot of the job after every change, from any thread.
 """
 
