@@ -430,7 +430,10 @@
       state.time = (frame + 0.5) / (state.info.fps || 30);
       render(performance.now());
     },
-    setCompleted(on) { state.completed = !!on && state.hasLayers; },
+    setCompleted(on) {
+      state.completed = !!on && state.hasLayers;
+      $("completed").checked = state.completed;
+    },
     capture() { return canvas.toDataURL("image/png"); },
     toggleRecording, path: () => state.lastPath,
     loaded: () => state.frames.filter(Boolean).length,
