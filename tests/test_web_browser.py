@@ -318,3 +318,37 @@ def test_completed_mode_composites_like_the_library(completed_served, tmp_path):
             page.set_view(c2w, k, frame=frame)
             d = image_diff(page.capture(), raw_lib)
             assert d["mean_abs"] < MAX_MEAN_ABS and d["bad_fraction"] < MAX_BAD_FRACTION, d
+
+
+def test_mouse_and_keys_move_the_camera(served):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    def pose(page) -> np.ndarray:
+        return np.array(page.js("return window.ex4d.pose()")).reshape(4, 4)
+
+    with Page() as page:
+        page.open(served["url"], frames=1)
+        start = pose(page)
+        np.testing.assert_allclose(start, np.eye(4), atol=1e-12)  # the source camera
+        canvas = page.driver.find_element(By.ID, "view")
+        # Orbit: dragging right turns the camera around the pivot, which stays in view.
+        ActionChains(page.driver).click_and_hold(canvas).move_by_offset(80, 0).release().perform()
+        orbit = pose(page)
+        assert orbit[0, 3] > 0.01 and orbit[0, 2] < -0.01  # moved right, looks back left
+        pivot = served["scene"].min_depth() + 0.15
+        to_pivot = np.array([0.0, 0.0, pivot]) - orbit[:3, 3]
+        np.testing.assert_allclose(orbit[:3, 2], to_pivot / np.linalg.norm(to_pivot), atol=1e-9)
+        # Fly (F): W moves along the view direction while held.
+        page.driver.find_element(By.TAG_NAME, "body").send_keys("f")
+        assert page.js("return window.ex4d.state.mode") == "fly"
+        before = pose(page)
+        ActionChains(page.driver).key_down("w").pause(0.4).key_up("w").perform()
+        after = pose(page)
+        step = after[:3, 3] - before[:3, 3]
+        assert np.linalg.norm(step) > 1e-3
+        np.testing.assert_allclose(step / np.linalg.norm(step), before[:3, 2], atol=1e-6)
+        # Space pauses; the completed toggle is off without completions.
+        page.driver.find_element(By.TAG_NAME, "body").send_keys(" ")
+        assert page.js("return window.ex4d.state.playing") is False
+        assert page.js("return document.getElementById('completed').disabled") is True

@@ -435,6 +435,7 @@
       $("completed").checked = state.completed;
     },
     capture() { return canvas.toDataURL("image/png"); },
+    pose: () => cameraPose(),
     toggleRecording, path: () => state.lastPath,
     loaded: () => state.frames.filter(Boolean).length,
     stats: () => ({ decodeMs: state.decodeMs.slice(), drawMs: state.drawMs, frameTimes: state.frameTimes.slice() }),
