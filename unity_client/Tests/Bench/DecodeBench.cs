@@ -38,6 +38,10 @@ namespace Ex4d.Bridge.Core.Bench
             }
             int warmup = args.Length > 1 ? int.Parse(args[1]) : 30;
             int iterations = args.Length > 2 ? int.Parse(args[2]) : 300;
+            // Other work on the machine shows in the timings; record how busy it was.
+            string loadAtStart = File.Exists("/proc/loadavg")
+                ? File.ReadAllText("/proc/loadavg").Trim()
+                : null;
             var root = VectorReader.Obj(MiniJson.Parse(File.ReadAllText(args[0])));
             int size = (int)(double)root["size"];
             var frames = VectorReader.Obj(root["frames"]);
@@ -139,10 +143,8 @@ namespace Ex4d.Bridge.Core.Bench
                 + "occluded bits, colour; vertices on the CPU for cpu_vertices)\",\n");
             sb.Append(" \"runtime\": \"").Append(RuntimeName()).Append("\",\n");
             sb.Append(" \"processors\": ").Append(Environment.ProcessorCount).Append(",\n");
-            // Other work on the machine shows in the tails; record how busy it was.
-            if (File.Exists("/proc/loadavg"))
-                sb.Append(" \"load_average_at_start\": \"")
-                    .Append(File.ReadAllText("/proc/loadavg").Trim()).Append("\",\n");
+            if (loadAtStart != null)
+                sb.Append(" \"load_average_at_start\": \"").Append(loadAtStart).Append("\",\n");
             sb.Append(" \"goal_ms\": ").Append(GoalMs.ToString(inv)).Append(",\n");
             sb.Append(" \"warmup\": ").Append(warmup).Append(",\n");
             sb.Append(" \"iterations\": ").Append(iterations).Append(",\n");
