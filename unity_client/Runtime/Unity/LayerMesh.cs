@@ -74,6 +74,8 @@ namespace Ex4d.Bridge
                 hideFlags = HideFlags.DontSave | HideFlags.NotEditable,
             };
             _object.transform.SetParent(sceneRoot, false);
+            // Same culling layer as the player, so cameras that draw the scene draw its layers.
+            _object.layer = sceneRoot.gameObject.layer;
             _mesh = new Mesh { name = "Ex4d completion layer " + order };
             _mesh.MarkDynamic();
             _mesh.indexFormat = IndexFormat.UInt32;
