@@ -94,6 +94,7 @@ class GenerationActor:
             "pid": os.getpid(),
             "node": ctx.get_node_id()[:12],
             "gpus": [str(g) for g in ray.get_gpu_ids()],
+            "omp_threads": os.environ.get("OMP_NUM_THREADS", ""),
             "jobs": list(self._cancel),
         }
 

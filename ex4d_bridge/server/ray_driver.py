@@ -35,6 +35,7 @@ log = logging.getLogger("ex4d_bridge.ray_driver")
 
 SCENE_FILES = ("scene.json", "scene.npz")
 COMPLETIONS = "completions"
+RETRY_ACTOR_S = 30.0  # after an actor failed to load its pipeline
 
 
 class _Out:
@@ -86,6 +87,8 @@ class Pool:
             self._add()
 
     def _add(self) -> None:
+        if self.closed:
+            return
         s = self.cfg["settings"]
         opts: dict[str, Any] = {
             "num_cpus": s.cpus_per_worker,
@@ -115,6 +118,15 @@ class Pool:
             with self.cond:
                 self.problem = f"a generation actor could not load its pipeline: {reason}"
                 self.actors.pop(key, None)
+            try:
+                self.ray.kill(actor, no_restart=True)
+            except Exception:  # noqa: BLE001 - it is dead already
+                pass
+            # Try again later: a node may have been short of memory, or come back.
+            if not self.closed:
+                retry = threading.Timer(RETRY_ACTOR_S, self._add)
+                retry.daemon = True
+                retry.start()
             return
         with self.cond:
             if key not in self.actors:
@@ -248,13 +260,21 @@ class Driver:
             actor.cancel.remote(job_id)
 
     def _scene_ref(self, scene_dir: Path) -> tuple[str, Any]:
-        key, files = scene_files(scene_dir)
-        with self.lock:
-            ref = self.scenes.get(key)
-            if ref is not None:
-                self.scenes.move_to_end(key)
-                return key, ref
-        ref = self.ray.put({rel: p.read_bytes() for rel, p in files.items()})
+        for attempt in range(3):
+            key, files = scene_files(scene_dir)
+            with self.lock:
+                ref = self.scenes.get(key)
+                if ref is not None:
+                    self.scenes.move_to_end(key)
+                    return key, ref
+            try:
+                data = {rel: p.read_bytes() for rel, p in files.items()}
+                break
+            except FileNotFoundError:
+                # A completion generation was replaced while it was read: read the folder again.
+                if attempt == 2:
+                    raise
+        ref = self.ray.put(data)
         with self.lock:
             self.scenes[key] = ref
             while len(self.scenes) > 4:

@@ -244,10 +244,12 @@ class RayExecutor:
         incoming = w.jobs_dir / f".incoming-{job_id}"
         with self._lock:
             self._jobs[job_id] = events
+        ended = False  # the driver said how the job ended (or never had it)
         try:
             shutil.rmtree(incoming, ignore_errors=True)
             request = {"params": params, "scene_dir": str(w.store.scene_dir(params.scene_id))}
             if not self._send(("submit", job_id, request)):
+                ended = True
                 raise RemoteJobError(
                     f"the Ray cluster cannot take jobs now ({self.problem()}); submit it again "
                     "when the server's health reports SERVING"
@@ -276,6 +278,7 @@ class RayExecutor:
                         ) from None
                     continue
                 kind = ev[0]
+                ended = kind in ("done", "cancelled", "error", "failed", "lost")
                 if kind == "set":
                     sink.set(**ev[1])
                 elif kind == "attempt":
@@ -308,6 +311,8 @@ class RayExecutor:
         finally:
             with self._lock:
                 self._jobs.pop(job_id, None)
+            if not ended:  # failed here (e.g. a full disk): stop the actor's work too
+                self._send(("cancel", job_id))
             shutil.rmtree(incoming, ignore_errors=True)
 
     # -- results -----------------------------------------------------------------------------
