@@ -207,9 +207,6 @@ class WindowStore:
     def save(self, index: int, frames: np.ndarray) -> None:
         _atomic_write(self.path(index), lambda f: np.save(f, frames, allow_pickle=False))
 
-    def stored(self) -> list[int]:
-        return sorted(int(p.stem.split("_")[1]) for p in self.directory.glob("window_*.npy"))
-
 
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -327,13 +324,14 @@ def generate_windowed(
             frames = generate_views(completer, window, progress=bar.within(k), cancel=cancel)
             if store is not None:
                 store.save(k, frames)
-        _place(out, frames, a, b, end)
+        _place(out, frames, a, end)
         end = b
     return out.result()
 
 
-def _place(out, frames: np.ndarray, start: int, stop: int, end_before: int) -> None:
-    """Write window frames [start, stop) into ``out``, cross-faded over [start, end_before)."""
+def _place(out, frames: np.ndarray, start: int, end_before: int) -> None:
+    """Write a window's frames into ``out`` from ``start``, cross-faded over the frames
+    [start, end_before) the earlier windows already wrote."""
     if end_before > start:
         before = out.read(start, end_before)
         # One frame at a time: float temporaries of one frame, whatever the overlap.
