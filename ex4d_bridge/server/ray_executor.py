@@ -69,7 +69,8 @@ class RayExecutor:
         self._last_beat = 0.0
         self._closed = threading.Event()
         # Where each recent job's time went (seconds from its submission to the driver): to
-        # an actor, in the body (the actor's own count), to the result written here.
+        # an actor, in the body (the actor's own count), to the result written here; and the
+        # pid of the (last) actor that ran it.
         self.timings: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._supervisor = threading.Thread(target=self._supervise, name="ex4d-ray", daemon=True)
         self._supervisor.start()
@@ -225,9 +226,13 @@ class RayExecutor:
         self._closed.set()
         self._send(("stop",))
         proc = self._proc
+        with self._lock:
+            answering = time.monotonic() - self._last_beat < 3.0 and self._conn is not None
         if proc is not None:
             try:
-                proc.wait(5)  # it cancels its jobs and kills its actors first
+                # A driver that answers cancels its jobs and kills its actors first; one that
+                # does not (the cluster is gone) would only make the server wait.
+                proc.wait(5 if answering else 0.5)
             except subprocess.TimeoutExpired:
                 self._kill(proc)
 
@@ -284,6 +289,7 @@ class RayExecutor:
                 elif kind == "attempt":
                     timing.setdefault("on_actor_s", time.perf_counter() - t0)
                     a = ev[1]
+                    timing["actor_pid"] = a.get("pid", 0)
                     where = f"Ray actor pid {a.get('pid')} on node {a.get('node', '?')}"
                     if a.get("gpus"):
                         where += f", GPU {','.join(a['gpus'])}"
