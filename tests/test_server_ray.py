@@ -163,7 +163,10 @@ def data_dir(tmp_path_factory):
 def ray_config(data_dir, cluster, gate, **kw) -> ServerConfig:
     kw = {"workers": 2, **kw}
     # Half a CPU each: a second server (the restart test) fits beside the first on 2 CPUs.
-    settings = RaySettings(address=cluster.address, cpus_per_worker=0.5, heartbeat_s=5.0, **kw)
+    # Small chunks: a result travels in many pieces, more than the stream runs ahead.
+    settings = RaySettings(
+        address=cluster.address, cpus_per_worker=0.5, heartbeat_s=5.0, chunk_bytes=64 * 1024, **kw
+    )
     return ServerConfig(
         port=0,
         data_dir=data_dir,
@@ -224,6 +227,18 @@ def wait_job(client, job_id, pred, timeout=60.0) -> jobs_pb2.Job:
         time.sleep(0.05)
 
 
+def assert_frames_match(got: np.ndarray, want: np.ndarray) -> None:
+    """Frames made in an actor (one thread) against the library here (the test's threads):
+    the same maths summed in another order, so a value that lands on a rounding boundary may
+    come out one level apart; anything more, or more often, is a real difference."""
+    assert got.shape == want.shape and got.dtype == want.dtype
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= max(8, diff.size // 10_000), (
+        diff.max(),
+        np.count_nonzero(diff),
+    )
+
+
 def library_frames(server, scene_id, job_id, gate) -> tuple[np.ndarray, np.ndarray]:
     """What the library makes here for the job's path: render, then the same fill."""
     worker = server.service.worker
@@ -239,7 +254,10 @@ def library_frames(server, scene_id, job_id, gate) -> tuple[np.ndarray, np.ndarr
 def test_two_jobs_run_at_once_on_two_actors_and_land_in_the_store(client, server, scene_id, gate):
     gate.close()
     try:
-        jobs = [client.submit_generation(scene_id, "orbit:12") for _ in range(2)]
+        jobs = [
+            client.submit_generation(scene_id, "orbit:12"),
+            client.submit_generation(scene_id, "orbit:12", width=512, height=384),  # 36 chunks
+        ]
         pids = gate.wait_started(2)
         # Both are mid-way at the same time, in two processes, neither of them the server.
         assert len(set(pids)) == 2 and os.getpid() not in pids
@@ -263,7 +281,7 @@ def test_two_jobs_run_at_once_on_two_actors_and_land_in_the_store(client, server
             got, idx = z["frames"], z["frame_indices"]
         want, want_idx = library_frames(server, scene_id, job.job_id, gate)
         np.testing.assert_array_equal(idx, want_idx)
-        np.testing.assert_array_equal(got, want)
+        assert_frames_match(got, want)
 
 
 def test_a_complete_job_on_an_actor_stores_the_layers_the_library_makes(
@@ -320,8 +338,8 @@ def test_a_complete_job_on_an_actor_stores_the_layers_the_library_makes(
     assert len(got) == len(want) > 0
     for a, b in zip(got, want, strict=True):
         assert a.frame_index == b.frame_index
-        np.testing.assert_array_equal(a.color, b.color)
-        np.testing.assert_array_equal(a.depth, b.depth)
+        assert_frames_match(a.color, b.color)
+        np.testing.assert_allclose(a.depth, b.depth, rtol=1e-5, atol=1e-6)
         # The path here was read back from generated.poses.json (text): the last bits differ.
         np.testing.assert_allclose(a.pose, b.pose, rtol=0, atol=1e-12)
 
@@ -390,7 +408,7 @@ def test_an_actor_killed_mid_job_is_replaced_and_the_job_runs_again_elsewhere(
     assert done.state == jobs_pb2.JOB_STATE_SUCCEEDED, done.error
     want, _ = library_frames(server, scene_id, job.job_id, gate)
     with np.load(server.service.worker.result_dir(job.job_id) / "generated.npz") as z:
-        np.testing.assert_array_equal(z["frames"], want)
+        assert_frames_match(z["frames"], want)
 
 
 def test_a_job_whose_actors_die_twice_fails_with_the_reason(client, server, scene_id, gate):

@@ -421,6 +421,8 @@ class GenerationWorker:
         # kept current by the worker, so View replies never query SQLite.
         self._succeeded: dict[str, list[str]] = {}
         self._frames = LRUCache(2)
+        # Worker threads: one per job that may run at once (the executor may ask for more).
+        self._threads: list[threading.Thread] = []
         self.executor: JobExecutor
         if ray is not None:
             from .ray_executor import RayExecutor
@@ -428,13 +430,8 @@ class GenerationWorker:
             self.executor = RayExecutor(self, ray)
         else:
             self.executor = LocalExecutor(self)
-        self._threads = [
-            threading.Thread(target=self._run, name=f"ex4d-generation-{i}", daemon=True)
-            for i in range(max(1, self.executor.slots))
-        ]
+        self.ensure_threads(max(1, self.executor.slots))
         self._thread = self._threads[0]
-        for t in self._threads:
-            t.start()
 
     # -- configuration -------------------------------------------------------------------
 

@@ -36,6 +36,9 @@ log = logging.getLogger("ex4d_bridge.ray_driver")
 SCENE_FILES = ("scene.json", "scene.npz")
 COMPLETIONS = "completions"
 RETRY_ACTOR_S = 30.0  # after an actor failed to load its pipeline
+# Items of a job's stream the actor may run ahead of the driver: a result in the object store
+# is at most this many chunks (16 x 4 MiB by default) at a time.
+BACKPRESSURE = 16
 
 
 class _Out:
@@ -296,7 +299,9 @@ class Driver:
                 key, actor = got
                 info = self.pool.info.get(key, {})
                 send(("event", job_id, "attempt", {"attempt": attempt, **info}))
-                task = actor.run.options(num_returns="streaming").remote(
+                task = actor.run.options(
+                    num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE
+                ).remote(
                     job_id, request["params"], scene_key, [scene_ref], self.settings.chunk_bytes
                 )
                 entry["task"], entry["actor"] = task, actor
