@@ -162,6 +162,7 @@ class Recording:
         self.name = inner.name
         self.is_fallback = inner.is_fallback
         self.preset = getattr(inner, "preset", None)
+        self.describe = getattr(inner, "describe", None)
         self.given = []
         self.returned = []
 

@@ -21,10 +21,11 @@ The process then holds one window's inputs and outputs and the model, whatever t
 length (input arrays that are themselves memory maps are read one window at a time). Without
 a ``work_dir`` the output is an in-memory array (the clip's size) plus one window.
 
-Resuming: a re-run with the same inputs, sampling and completer and the same ``work_dir``
-loads the stored windows instead of generating them (their conditioning frames are rebuilt
-from the stored windows), so it produces the frames an uninterrupted run does. A work
-directory holding another generation is refused.
+Resuming: a re-run with the same inputs, sampling and completer (its name, preset and
+``describe()``: placement and options, not a digest of its weights) and the same
+``work_dir`` loads the stored windows instead of generating them (their conditioning frames
+are rebuilt from the stored windows), so it produces the frames an uninterrupted run does. A
+work directory holding another generation is refused.
 """
 
 from __future__ import annotations
@@ -228,6 +229,11 @@ def manifest_for(
     sampling: SamplingParams,
 ) -> dict:
     preset = getattr(getattr(completer, "preset", None), "name", None)
+    described = {}
+    if callable(getattr(completer, "describe", None)):
+        # How the model is placed and what was applied changes its output; whether the text
+        # encoder happens to be loaded does not.
+        described = {k: v for k, v in completer.describe().items() if k != "text_encoder"}
     return {
         "format": _FORMAT,
         "version": 1,
@@ -237,6 +243,7 @@ def manifest_for(
         "windows": [[int(a), int(b)] for a, b in windows],
         "sampling": json.loads(json.dumps(asdict(sampling), default=str)),
         "completer": f"{completer.name}" + (f"/{preset}" if preset else ""),
+        "model": json.loads(json.dumps(described, default=str)),
     }
 
 
