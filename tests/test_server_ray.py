@@ -261,10 +261,10 @@ def test_two_jobs_run_at_once_on_two_actors_and_land_in_the_store(client, server
         pids = gate.wait_started(2)
         # Both are mid-way at the same time, in two processes, neither of them the server.
         assert len(set(pids)) == 2 and os.getpid() not in pids
-        for job in jobs:
-            now = client.get_job(job.job_id)
+        for job in jobs:  # progress arrives from the actor a moment after the gate is reached
+            now = wait_job(client, job.job_id, lambda j: j.stage == "generate", timeout=10)
             assert now.state == jobs_pb2.JOB_STATE_RUNNING
-            assert now.stage == "generate" and now.stage_index == 2 and now.num_stages == 2
+            assert now.stage_index == 2 and now.num_stages == 2
     finally:
         gate.open()
     for job in jobs:
