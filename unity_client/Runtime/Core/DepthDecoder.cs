@@ -136,24 +136,30 @@ namespace Ex4d.Bridge.Core
                     + ", far=" + far.ToString("R") + " is invalid (need 0 < near <= far, finite)");
             double invFar = 1.0 / far;
             double step = (1.0 / near - 1.0 / far) / Uint16Steps;
+            if (_codes.Length < n) _codes = new ushort[n];
+            var codes = _codes;
+            // Little-endian samples; Buffer.BlockCopy keeps the host order.
+            Buffer.BlockCopy(raw.Array, raw.Offset, codes, 0, n * 2);
+            if (!BitConverter.IsLittleEndian)
+                for (int i = 0; i < n; i++) codes[i] = (ushort)((codes[i] >> 8) | (codes[i] << 8));
+
             if (map.Predictor == DepthPredictor.Gradient)
             {
-                // One pass from the little-endian bytes: undo the predictor (r = q - (left +
-                // up - upleft) mod 2^16: a running sum down each column, then along each row)
-                // and dequantise together (a padded layer grid is mostly far codes; memory traffic, not
-                // arithmetic, is what costs).
+                // Undo the predictor (r = q - (left + up - upleft) mod 2^16: a running sum down
+                // each column, then along each row) and dequantise in one pass over the codes;
+                // a padded layer grid is mostly far codes, so the loop, not the arithmetic, is
+                // the cost (one array of codes is cheaper under Mono than reading byte pairs).
                 int width = (int)map.Width, height = (int)map.Height;
                 if (_columnSums.Length < width) _columnSums = new ushort[width];
                 var col = _columnSums;
                 Array.Clear(col, 0, width);
-                var src = raw.Array;
-                int p = raw.Offset, o = 0;
+                int o = 0;
                 for (int row = 0; row < height; row++)
                 {
                     int acc = 0;
-                    for (int j = 0; j < width; j++, o++, p += 2)
+                    for (int j = 0; j < width; j++, o++)
                     {
-                        int c = (col[j] + (src[p] | (src[p + 1] << 8))) & 0xFFFF;
+                        int c = (col[j] + codes[o]) & 0xFFFF;
                         col[j] = (ushort)c;
                         acc = (acc + c) & 0xFFFF;
                         output[o] = acc == FarCode ? farValue : (float)(1.0 / (invFar + acc * step));
@@ -161,12 +167,6 @@ namespace Ex4d.Bridge.Core
                 }
                 return;
             }
-            if (_codes.Length < n) _codes = new ushort[n];
-            var codes = _codes;
-            // Little-endian samples; Buffer.BlockCopy keeps the host order.
-            Buffer.BlockCopy(raw.Array, raw.Offset, codes, 0, n * 2);
-            if (!BitConverter.IsLittleEndian)
-                for (int i = 0; i < n; i++) codes[i] = (ushort)((codes[i] >> 8) | (codes[i] << 8));
 
             // The same operations, in the same order, as the reference decoder
             // (ex4d_bridge.wire.decode_depth), so both agree to the bit.
