@@ -360,7 +360,10 @@ class _Screen:
     def project(self, points: torch.Tensor):
         """Camera z and pixel coordinates (pixel (i, j) has its centre at (i, j)) of world
         points (..., 3)."""
-        cam = points @ self.rot.T + self.shift
+        # Elementwise rather than a matmul: each point's numbers then do not depend on how many
+        # points are projected together (BLAS blocking), so subsets project like the whole.
+        r, p = self.rot, points
+        cam = p[..., 0:1] * r[:, 0] + p[..., 1:2] * r[:, 1] + p[..., 2:3] * r[:, 2] + self.shift
         z = cam[..., 2]
         k = self.k
         return z, (cam[..., 0] / z) * k.fx + (k.cx - 0.5), (cam[..., 1] / z) * k.fy + (k.cy - 0.5)
@@ -435,8 +438,12 @@ def _faces_over(m: dict[str, torch.Tensor], screen: _Screen):
     if not len(ids) or (len(ids) <= _FEW_FACES and not bool(crossing.any())):
         return ids, ids[:0]  # few: the rasterizer's own box test costs less than another here
     f = m["faces"].index_select(0, ids).T.contiguous()  # (3, K) corner rows
-    zuv = torch.stack(screen.project(m["vertices"]))  # (3, N): every vertex once
-    fz, fu, fv = zuv.index_select(1, f.reshape(-1)).view(3, 3, -1)  # each (3 corners, K)
+    if 3 * len(ids) < len(m["vertices"]):  # few faces pass the runs: their corners only
+        corners = m["vertices"].index_select(0, f.reshape(-1))
+        fz, fu, fv = torch.stack(screen.project(corners)).view(3, 3, -1)
+    else:
+        zuv = torch.stack(screen.project(m["vertices"]))  # (3, N): every vertex once
+        fz, fu, fv = zuv.index_select(1, f.reshape(-1)).view(3, 3, -1)  # each (3 corners, K)
     ahead = fz > screen.near
     f_whole, f_some = ahead.all(0), ahead.any(0)
     box = screen.boxes(fu.min(0).values, fu.max(0).values, fv.min(0).values, fv.max(0).values)
