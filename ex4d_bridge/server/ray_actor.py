@@ -70,10 +70,21 @@ def _file_chunks(path: Path, relpath: str, chunk_bytes: int):
 
 class GenerationActor:
     """``completer_spec``: what the server would run (cloudpickled: an instance, a factory, or
-    None for the classical fallback); ``render_options``: the server's."""
+    None for the classical fallback); ``render_options``: the server's; ``threads``: CPU
+    threads for the job (the actor's CPUs)."""
 
-    def __init__(self, completer_spec: bytes, allow_fallback: bool, render_options) -> None:
+    def __init__(
+        self, completer_spec: bytes, allow_fallback: bool, render_options, threads: int = 1
+    ) -> None:
         import cloudpickle
+        import torch
+
+        from ..runtime import THREADS_ENV
+
+        # As many CPU threads as Ray gave the actor CPUs (torch, and the compiled renderer
+        # through EX4D_THREADS): actors on one node must not take each other's cores.
+        os.environ[THREADS_ENV] = str(threads)
+        torch.set_num_threads(threads)
 
         self._spec = cloudpickle.loads(completer_spec)
         self._allow_fallback = allow_fallback
@@ -88,13 +99,14 @@ class GenerationActor:
 
     def ping(self) -> dict[str, Any]:
         import ray
+        import torch
 
         ctx = ray.get_runtime_context()
         return {
             "pid": os.getpid(),
             "node": ctx.get_node_id()[:12],
             "gpus": [str(g) for g in ray.get_gpu_ids()],
-            "omp_threads": os.environ.get("OMP_NUM_THREADS", ""),
+            "threads": torch.get_num_threads(),
             "jobs": list(self._cancel),
         }
 

@@ -101,7 +101,10 @@ class Pool:
         if s.gpus_per_worker:
             opts["num_gpus"] = s.gpus_per_worker
         actor = self.cls.options(**opts).remote(
-            self.cfg["completer"], self.cfg["allow_fallback"], self.cfg["render_options"]
+            self.cfg["completer"],
+            self.cfg["allow_fallback"],
+            self.cfg["render_options"],
+            max(1, round(s.cpus_per_worker)),
         )
         key = self.next_key
         self.next_key += 1
