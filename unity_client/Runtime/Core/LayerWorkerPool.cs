@@ -83,11 +83,15 @@ namespace Ex4d.Bridge.Core
                 Monitor.PulseAll(_gate);
             }
             Work(own, 0);
-            // The helpers finish their last layer within a layer's decode time: spin, then
-            // yield (SpinWait), rather than Monitor.Wait, which can allocate the waiting
-            // thread's event on first use under contention.
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) > 0) spin.SpinOnce();
+            // The helpers finish their last layer within a layer's decode time: spin briefly,
+            // then yield the core, rather than Monitor.Wait (which can allocate the waiting
+            // thread's event on first use under contention) or SpinWait (which sleeps 1 ms
+            // at a time once it gives up spinning).
+            for (int spins = 0; Volatile.Read(ref _pending) > 0; spins++)
+            {
+                if (spins < 64) Thread.SpinWait(32);
+                else Thread.Yield();
+            }
             lock (_gate)
             {
                 _layers = null;
