@@ -24,6 +24,7 @@ encodings (:mod:`ex4d_bridge.wire`) and the camera conventions, never torch.
 from __future__ import annotations
 
 import io
+import json
 import os
 import queue
 import threading
@@ -644,12 +645,16 @@ class BridgeClient:
         mask_style: str = "face",
         crf: int = 0,
         frame_indices: np.ndarray | None = None,
-        raw: bool = False,
+        raw: bool | None = None,
         timeout: float | None = None,
     ) -> dict[str, Path]:
         """Render a pose path into ``walkthrough.mp4`` plus ``walkthrough.poses.json`` (the
         poses, pose-path format, in ``coordinate_system``) under ``out_dir``: what View
-        shows, completed where the scene has completions (``raw``: the source raster only)."""
+        shows, completed where the scene has completions (``raw``: the source raster only;
+        None: what the pose file recorded, ``"completed": false`` from a headset that drew no
+        completion layers meaning raw, else completed)."""
+        if raw is None:
+            raw = recorded_raw(path)
         req = jobs_pb2.RecordWalkthroughRequest(
             scene_id=scene_id,
             path=pose_path_message(path, coordinate_system, frame_indices),
@@ -662,6 +667,26 @@ class BridgeClient:
         )
         chunks = self.stub.RecordWalkthrough(req, **self._kw(timeout or 3600))
         return _save_chunks(chunks, Path(out_dir))
+
+
+def recorded_raw(path) -> bool:
+    """True when a pose file says its walk was seen without completion layers (the Unity
+    recorder's ``"completed": false``, or ``# completed=false`` in CSV)."""
+    if not isinstance(path, (str, os.PathLike)):
+        return False
+    p = Path(path)
+    if p.suffix.lower() not in (".json", ".csv") or not p.is_file():
+        return False
+    text = p.read_text(errors="replace")
+    if p.suffix.lower() == ".csv":
+        return any(
+            line.replace(" ", "").lower() == "#completed=false" for line in text.splitlines()
+        )
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("completed") is False
 
 
 def pose_path_message(

@@ -391,3 +391,29 @@ def test_the_completed_scene_cache_is_bounded_by_size(
     finally:
         cache.budget_bytes = old
         client.delete_scene(other.scene_id)
+
+
+def test_walkthroughs_record_what_was_seen(client, covered, tmp_path):
+    """RecordWalkthrough renders completed by default; a pose file from a headset that drew
+    no completion layers ("completed": false, the Unity recorder's key) replays raw."""
+    import json
+
+    from ex4d_bridge.camera import Trajectory
+    from ex4d_bridge.video import read_video
+
+    scene_id, _, _ = covered
+    traj = Trajectory(np.stack([OFF_PATH] * 4), name="walk", fps=10.0)
+    holes = {}
+    for seen in (True, False):
+        path = tmp_path / f"walk_{seen}.json"
+        traj.save(path)
+        doc = json.loads(path.read_text())
+        doc["completed"] = seen
+        path.write_text(json.dumps(doc))
+        out = client.record_walkthrough(
+            scene_id, path, tmp_path / f"out_{seen}", width=64, height=48, frame_indices=None
+        )
+        video = next(p for p in out.values() if p.suffix == ".mp4")
+        frames = read_video(video).frames
+        holes[seen] = float((frames.max(-1) < 8).mean())  # black: nothing drawn there
+    assert holes[True] < holes[False] - 0.01, holes
