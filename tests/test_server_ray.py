@@ -56,8 +56,9 @@ time.sleep(3600)
 
 
 class GatedFileCompleter:
-    """The classical fill, held while ``DIR/open`` is missing; each generation writes the
-    pid of the process that runs it into ``DIR/started-<pid>-<n>``."""
+    """The classical fill, held while ``DIR/open`` is missing (and failing while ``DIR/fail``
+    exists); each generation writes the pid of the process that runs it into
+    ``DIR/started-<pid>-<n>``."""
 
     name = "gated-file-fill"
     is_fallback = True
@@ -73,6 +74,8 @@ class GatedFileCompleter:
         os.replace(tmp, d / f"started-{os.getpid()}-{n}")  # never seen half-written
         if progress is not None:
             progress(0, 1, "waiting at the gate")
+        if (d / "fail").exists():
+            raise RuntimeError("the completer failed on purpose")
         while not (d / "open").exists():
             if cancel is not None and cancel.is_set():
                 raise GenerationCancelled("cancelled at the gate")
@@ -387,6 +390,27 @@ def test_two_jobs_with_the_tiny_ex4d_preset_on_two_cpu_actors(cluster, tmp_path,
     # Other thread counts here than in the actor: float sums may round differently.
     diff = np.abs(results[0].astype(np.int16) - want.astype(np.int16))
     assert diff.mean() < 0.5 and diff.max() <= 8, (diff.mean(), diff.max())
+
+
+def test_a_job_that_fails_on_its_actor_fails_with_its_error_and_the_actor_lives_on(
+    client, server, scene_id, gate
+):
+    wait_ready(server, 2)
+    gate.close()
+    gate.open()
+    (gate.folder / "fail").write_text("")
+    try:
+        failed = finish(client, client.submit_generation(scene_id, "orbit:12").job_id)
+    finally:
+        (gate.folder / "fail").unlink()
+    assert failed.state == jobs_pb2.JOB_STATE_FAILED
+    assert failed.error == "RuntimeError: the completer failed on purpose"
+    (pid,) = gate.wait_started(1)
+    os.kill(pid, 0)  # not replaced: a failing job is not a dying actor
+    assert server.service.worker.executor.info["ready"] == 2
+    assert finish(client, client.submit_generation(scene_id, "orbit:12").job_id).state == (
+        jobs_pb2.JOB_STATE_SUCCEEDED
+    )
 
 
 def kill(pid: int) -> None:

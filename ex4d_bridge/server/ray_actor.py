@@ -18,6 +18,7 @@ private temporary folder and results leave only through the generator.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import queue
 import shutil
@@ -254,12 +255,9 @@ class GenerationActor:
         except (GenerationCancelled, Cancelled) as exc:
             events.put(("cancelled", str(exc) or "cancelled"))
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the server
-            text = f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, Ex4dError):
-                import traceback
-
-                text += "\n" + traceback.format_exc(limit=8)
-            events.put(("error", text[:4000]))
+            if not isinstance(exc, Ex4dError):  # a bug: its traceback goes to the node's Ray log
+                logging.getLogger(__name__).exception("generation job %s failed", job_id)
+            events.put(("error", f"{type(exc).__name__}: {exc}"[:2000]))
         finally:
             events.put(_END)
 
