@@ -91,8 +91,10 @@ def library_scene(server, scene_id: str) -> CompletedScene:
     store = server.service.store
     scene = store.load(scene_id)
     completions = load_completions(store.scene_dir(scene_id))
-    render = RenderOptions(backend=server.server.config.render_backend, mask_style="face")
-    return CompletedScene(scene, completions, CompositeOptions(render=render))
+    config = server.server.config
+    render = RenderOptions(backend=config.render_backend, mask_style="face")
+    options = CompositeOptions(window=config.completion_window, render=render)
+    return CompletedScene(scene, completions, options)
 
 
 def test_a_coverage_job_stores_completions_with_progress_across_paths(client, covered):
@@ -417,3 +419,16 @@ def test_walkthroughs_record_what_was_seen(client, covered, tmp_path):
         frames = read_video(video).frames
         holes[seen] = float((frames.max(-1) < 8).mean())  # black: nothing drawn there
     assert holes[True] < holes[False] - 0.01, holes
+
+
+def test_the_completion_window_is_a_server_setting(server, covered, tmp_path):
+    from ex4d_bridge.errors import Ex4dError
+
+    scene_id, _, _ = covered
+    config = ServerConfig(port=0, data_dir=server.server.config.data_dir, completion_window=1)
+    with ServerThread(config) as narrow, BridgeClient(narrow.target, progress=False) as c:
+        got = c.view(scene_id, OFF_PATH, 64, 48, frame_index=3, color_encoding="raw")
+        want = library_scene(narrow, scene_id).render(3, OFF_PATH, got.intrinsics)
+        assert np.array_equal(got.color, want.color) and np.array_equal(got.holes, want.holes)
+    with pytest.raises(Ex4dError, match="completion-window"):
+        ServerConfig(port=0, data_dir=tmp_path, completion_window=-1).validate()

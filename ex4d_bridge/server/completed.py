@@ -53,9 +53,10 @@ class CompletedScenes:
         store: SceneStore,
         render: RenderOptions,
         budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        window: int = CompositeOptions.window,
     ) -> None:
         self.store, self.budget_bytes = store, int(budget_bytes)
-        self.options = CompositeOptions(render=render)
+        self.options = CompositeOptions(window=int(window), render=render)
         self._entries: OrderedDict[str, CompletedEntry] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}

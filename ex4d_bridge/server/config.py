@@ -94,6 +94,10 @@ class ServerConfig:
     # Memory for scenes held with their completion layers for View and StreamGeometry
     # (least recently used scenes are dropped past it; one scene is always kept).
     completion_cache_bytes: int = 2 << 30
+    # Completed views fill what a frame's own layers leave empty from the layers of frames
+    # t-1, t+1, ... t-w, t+w (the library's CompositeOptions.window): a smaller window renders
+    # faster and leaves a few more holes (docs/server.md, Performance).
+    completion_window: int = 8
     # Seconds a stopping server gives running calls to finish.
     grace_s: float = 2.0
     # Generation on a Ray cluster (``serve --ray``); None: the in-process worker.
@@ -112,6 +116,11 @@ class ServerConfig:
     def validate(self) -> None:
         if not (0 <= int(self.port) <= 65535):
             raise Ex4dError(f"--port {self.port} must be 0..65535 (0 picks a free port)")
+        if not 0 <= int(self.completion_window) <= 64:
+            raise Ex4dError(
+                f"--completion-window {self.completion_window} must be 0..64 (0: a frame's own "
+                "layers only)"
+            )
         if self.token is not None and not _TOKEN_RE.fullmatch(self.token):
             raise Ex4dError(
                 "--token must be 8 to 512 visible ASCII characters (no spaces), e.g. the output "

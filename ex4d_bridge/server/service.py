@@ -78,6 +78,7 @@ class BridgeService(bridge_pb2_grpc.BridgeServicer):
             self.store,
             RenderOptions(backend=config.render_backend, mask_style="face", device=self.device),
             config.completion_cache_bytes,
+            config.completion_window,
         )
         self.worker = GenerationWorker(
             self.store,
