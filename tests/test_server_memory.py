@@ -132,7 +132,7 @@ def small_server(tmp_path_factory):
     )
     with ServerThread(config) as srv:
         with BridgeClient(srv.target, progress=False, timeout=60) as c:
-            s = SyntheticScene(32, 24, 3)
+            s = SyntheticScene(32, 32, 3)
             d = tmp_path_factory.mktemp("m")
             video = write_video(d / "c.mp4", s.frames(), s.fps)
             np.savez(d / "d.npz", depth=s.depths())

@@ -61,7 +61,7 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def scene_id(client, tmp_path_factory):
-    s = SyntheticScene(32, 24, 4)
+    s = SyntheticScene(32, 32, 4)
     d = tmp_path_factory.mktemp("media")
     video = write_video(d / "c.mp4", s.frames(), s.fps)
     np.savez(d / "d.npz", depth=s.depths())
