@@ -1,5 +1,4 @@
 using System;
-using System.Threading;
 
 namespace Ex4d.Bridge.Core
 {
@@ -13,40 +12,24 @@ namespace Ex4d.Bridge.Core
     public sealed class BackgroundViewDecoder : IDisposable
     {
         readonly ViewReplyDecoder _decoder;
-        readonly object _requestGate = new object();
-        readonly object _decodeGate = new object();
-        readonly AutoResetEvent _wake = new AutoResetEvent(false);
-        readonly Thread _thread;
-        ViewReplyData _request;
-        bool _hasRequest;
-        volatile bool _stop;
-        // Written by the worker under _decodeGate, read by TryAcquire under it.
-        bool _fresh;
+        readonly LatestWinsDecodeWorker<ViewReplyData> _worker;
+        // Written by the worker under its decode gate, read by TryAcquire under it.
         ViewReplyData _decodedFrom;
-        bool _acquired;
-        long _errors;
-        volatile string _lastError;
 
         public BackgroundViewDecoder(byte maskOn)
         {
             _decoder = new ViewReplyDecoder { MaskOn = maskOn };
-            _thread = new Thread(Run) { IsBackground = true, Name = "Ex4d view decode" };
-            _thread.Start();
+            _worker = new LatestWinsDecodeWorker<ViewReplyData>(Decode, "Ex4d view decode", "view");
         }
 
         /// <summary>Malformed replies so far, and the message of the newest.</summary>
-        public long ErrorCount { get { return Interlocked.Read(ref _errors); } }
-        public string LastError { get { return _lastError; } }
+        public long ErrorCount { get { return _worker.ErrorCount; } }
+        public string LastError { get { return _worker.LastError; } }
 
         /// <summary>Queues <paramref name="reply"/> for decoding, replacing a queued one.</summary>
         public void Request(ViewReplyData reply)
         {
-            lock (_requestGate)
-            {
-                _request = reply;
-                _hasRequest = true;
-            }
-            _wake.Set();
+            _worker.Request(reply);
         }
 
         /// <summary>
@@ -58,15 +41,7 @@ namespace Ex4d.Bridge.Core
         {
             view = null;
             reply = default(ViewReplyData);
-            if (_acquired) throw new InvalidOperationException("Release the previous view first");
-            if (!Monitor.TryEnter(_decodeGate)) return false;
-            if (!_fresh)
-            {
-                Monitor.Exit(_decodeGate);
-                return false;
-            }
-            _fresh = false;
-            _acquired = true;
+            if (!_worker.TryAcquire()) return false;
             view = _decoder.Current;
             reply = _decodedFrom;
             return true;
@@ -74,49 +49,18 @@ namespace Ex4d.Bridge.Core
 
         public void Release()
         {
-            if (!_acquired) return;
-            _acquired = false;
-            Monitor.Exit(_decodeGate);
+            _worker.Release();
         }
 
-        void Run()
+        void Decode(ref ViewReplyData reply)
         {
-            while (true)
-            {
-                _wake.WaitOne();
-                if (_stop) return;
-                ViewReplyData reply;
-                lock (_requestGate)
-                {
-                    if (!_hasRequest) continue;
-                    reply = _request;
-                    _hasRequest = false;
-                    _request = default(ViewReplyData);
-                }
-                lock (_decodeGate)
-                {
-                    try
-                    {
-                        _decoder.Decode(ref reply);
-                        _decodedFrom = reply;
-                        _fresh = true;
-                    }
-                    catch (Exception e)
-                    {
-                        // Format errors are expected from a bad server; anything else is a bug,
-                        // but the worker must survive it either way.
-                        Interlocked.Increment(ref _errors);
-                        _lastError = e is Ex4dFormatException ? e.Message : e.ToString();
-                    }
-                }
-            }
+            _decoder.Decode(ref reply);
+            _decodedFrom = reply;
         }
 
         public void Dispose()
         {
-            _stop = true;
-            _wake.Set();
-            _thread.Join(1000);
+            _worker.Stop();
         }
     }
 }

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
-using System.Threading;
 
 namespace Ex4d.Bridge.Core
 {
@@ -152,41 +151,27 @@ namespace Ex4d.Bridge.Core
     public sealed class BackgroundMeshDecoder : IDisposable
     {
         readonly MeshFrameDecoder _decoder;
-        readonly object _requestGate = new object();
-        readonly object _decodeGate = new object();
-        readonly AutoResetEvent _wake = new AutoResetEvent(false);
-        readonly Thread _thread;
-        MeshFrameData _request;
-        bool _hasRequest;
-        volatile bool _stop;
-        // Set by the worker when a new frame is current, cleared by TryAcquire.
-        bool _fresh;
-        bool _acquired;
-        long _errors;
-        volatile string _lastError;
+        readonly LatestWinsDecodeWorker<MeshFrameData> _worker;
 
         public BackgroundMeshDecoder(MeshDecodeOptions options)
         {
             _decoder = new MeshFrameDecoder(options);
-            _thread = new Thread(Run) { IsBackground = true, Name = "Ex4d mesh decode" };
-            _thread.Start();
+            _worker = new LatestWinsDecodeWorker<MeshFrameData>(
+                (ref MeshFrameData frame) => _decoder.Decode(ref frame),
+                "Ex4d mesh decode",
+                "frame");
         }
 
         /// <summary>Malformed frames so far, and the message of the newest.</summary>
-        public long ErrorCount { get { return Interlocked.Read(ref _errors); } }
-        public string LastError { get { return _lastError; } }
-        public long DecodedCount { get { lock (_decodeGate) return _decoder.DecodedCount; } }
+        public long ErrorCount { get { return _worker.ErrorCount; } }
+        public string LastError { get { return _worker.LastError; } }
+        public long DecodedCount { get { lock (_worker.DecodeGate) return _decoder.DecodedCount; } }
 
         /// <summary>Queues <paramref name="frame"/> for decoding, replacing a queued one.
         /// </summary>
         public void Request(MeshFrameData frame)
         {
-            lock (_requestGate)
-            {
-                _request = frame;
-                _hasRequest = true;
-            }
-            _wake.Set();
+            _worker.Request(frame);
         }
 
         /// <summary>
@@ -197,63 +182,19 @@ namespace Ex4d.Bridge.Core
         public bool TryAcquire(out DecodedMeshFrame frame)
         {
             frame = null;
-            if (_acquired) throw new InvalidOperationException("Release the previous frame first");
-            if (!Monitor.TryEnter(_decodeGate)) return false;
-            if (!_fresh)
-            {
-                Monitor.Exit(_decodeGate);
-                return false;
-            }
-            _fresh = false;
-            _acquired = true;
+            if (!_worker.TryAcquire()) return false;
             frame = _decoder.Current;
             return true;
         }
 
         public void Release()
         {
-            if (!_acquired) return;
-            _acquired = false;
-            Monitor.Exit(_decodeGate);
-        }
-
-        void Run()
-        {
-            while (true)
-            {
-                _wake.WaitOne();
-                if (_stop) return;
-                MeshFrameData frame;
-                lock (_requestGate)
-                {
-                    if (!_hasRequest) continue;
-                    frame = _request;
-                    _hasRequest = false;
-                    _request = default(MeshFrameData);
-                }
-                lock (_decodeGate)
-                {
-                    try
-                    {
-                        _decoder.Decode(ref frame);
-                        _fresh = true;
-                    }
-                    catch (Exception e)
-                    {
-                        // Format errors are expected from a bad server; anything else is a bug,
-                        // but the worker must survive it either way.
-                        Interlocked.Increment(ref _errors);
-                        _lastError = e is Ex4dFormatException ? e.Message : e.ToString();
-                    }
-                }
-            }
+            _worker.Release();
         }
 
         public void Dispose()
         {
-            _stop = true;
-            _wake.Set();
-            _thread.Join(1000);
+            _worker.Stop();
             // Stops the layer helper threads (MeshDecodeOptions.LayerThreads).
             _decoder.Dispose();
         }
