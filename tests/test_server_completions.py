@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from server_helpers import upload_synthetic
 
 from ex4d_bridge import wire
 from ex4d_bridge.camera import look_at
@@ -61,13 +62,10 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def uploaded(client, synthetic, tmp_path_factory):
-    d = tmp_path_factory.mktemp("media")
-    video = write_video(d / "clip.mp4", synthetic.frames(), synthetic.fps)
-    np.savez(d / "depth.npz", depth=synthetic.depths())
-    info = client.upload_scene(video, depth=d / "depth.npz", intrinsics=synthetic.intrinsics)
+    scene_id = upload_synthetic(client, tmp_path_factory.mktemp("media"), synthetic)
     # What an old client streams before the scene has any completion.
-    before = [_without_timings(f) for f in client.stream_geometry(info.scene_id)]
-    return info.scene_id, before
+    before = [_without_timings(f) for f in client.stream_geometry(scene_id)]
+    return scene_id, before
 
 
 def _without_timings(frame):

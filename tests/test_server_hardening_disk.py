@@ -16,6 +16,7 @@ import time
 import grpc
 import numpy as np
 import pytest
+from server_helpers import write_synthetic
 
 import ex4d_bridge.video
 from ex4d_bridge import cli
@@ -26,7 +27,6 @@ from ex4d_bridge.server.app import ServerThread
 from ex4d_bridge.server.config import ServerConfig
 from ex4d_bridge.server.jobs import JobDB
 from ex4d_bridge.synthetic import SyntheticScene
-from ex4d_bridge.video import write_video
 
 SIDE, FRAMES = 32, 3
 
@@ -42,10 +42,8 @@ def sqlite_full(*args, **kwargs):
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     s = SyntheticScene(SIDE, SIDE, FRAMES)
-    d = tmp_path_factory.mktemp("media")
-    video = write_video(d / "clip.mp4", s.frames(), s.fps)
-    np.save(d / "depth.npy", s.depths())
-    return {"video": video, "depth": d / "depth.npy", "intrinsics": s.intrinsics}
+    video, depth = write_synthetic(tmp_path_factory.mktemp("media"), s, "depth.npy")
+    return {"video": video, "depth": depth, "intrinsics": s.intrinsics}
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import grpc
 import msgpack
 import numpy as np
 import pytest
+from server_helpers import write_synthetic
 
 from ex4d_bridge.camera import look_at
 from ex4d_bridge.client import BridgeClient
 from ex4d_bridge.server.app import ServerThread
 from ex4d_bridge.server.config import ServerConfig
 from ex4d_bridge.synthetic import SyntheticScene
-from ex4d_bridge.video import write_video
 from ex4d_bridge.wire import common_pb2, jobs_pb2, scenes_pb2, view_pb2
 
 KIB, MIB = 1024, 1 << 20
@@ -30,9 +30,8 @@ def synthetic():
 @pytest.fixture(scope="module")
 def media(synthetic, tmp_path_factory):
     d = tmp_path_factory.mktemp("media")
-    video = write_video(d / "clip.mp4", synthetic.frames(), synthetic.fps)
-    np.save(d / "depth.npy", synthetic.depths())
-    return {"video": video, "depth": d / "depth.npy", "dir": d}
+    video, depth = write_synthetic(d, synthetic, "depth.npy")
+    return {"video": video, "depth": depth, "dir": d}
 
 
 @pytest.fixture(scope="module")

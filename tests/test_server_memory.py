@@ -14,6 +14,7 @@ import time
 import grpc
 import numpy as np
 import pytest
+from server_helpers import upload_synthetic
 
 from ex4d_bridge.client import BridgeClient
 from ex4d_bridge.geometry import raster_numba
@@ -22,7 +23,6 @@ from ex4d_bridge.server.app import ServerThread
 from ex4d_bridge.server.config import ServerConfig
 from ex4d_bridge.server.errors import LimitError
 from ex4d_bridge.synthetic import SyntheticScene
-from ex4d_bridge.video import write_video
 
 PROBE = r"""
 import json, sys
@@ -132,12 +132,8 @@ def small_server(tmp_path_factory):
     )
     with ServerThread(config) as srv:
         with BridgeClient(srv.target, progress=False, timeout=60) as c:
-            s = SyntheticScene(32, 32, 3)
-            d = tmp_path_factory.mktemp("m")
-            video = write_video(d / "c.mp4", s.frames(), s.fps)
-            np.savez(d / "d.npz", depth=s.depths())
-            info = c.upload_scene(video, depth=d / "d.npz", intrinsics=s.intrinsics)
-            yield srv, c, info.scene_id
+            scene_id = upload_synthetic(c, tmp_path_factory.mktemp("m"), SyntheticScene(32, 32, 3))
+            yield srv, c, scene_id
 
 
 def code_and_details(fn):

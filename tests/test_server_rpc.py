@@ -8,6 +8,7 @@ import time
 import grpc
 import numpy as np
 import pytest
+from server_helpers import write_synthetic
 from tiny_models import save_tiny_depth_anything
 
 from ex4d_bridge import wire
@@ -54,9 +55,8 @@ def synthetic():
 @pytest.fixture(scope="module")
 def media(synthetic, tmp_path_factory):
     d = tmp_path_factory.mktemp("media")
-    video = write_video(d / "clip.mp4", synthetic.frames(), synthetic.fps)
-    np.savez(d / "depth.npz", depth=synthetic.depths())
-    return {"video": video, "depth": d / "depth.npz", "dir": d}
+    video, depth = write_synthetic(d, synthetic)
+    return {"video": video, "depth": depth, "dir": d}
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,15 @@ import sqlite3
 import threading
 import time
 
-import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from server_helpers import upload_synthetic
 
 from ex4d_bridge.client import BridgeClient
 from ex4d_bridge.generation import GenerationCancelled, complete_frames
 from ex4d_bridge.server.app import ServerThread
 from ex4d_bridge.server.config import ServerConfig
 from ex4d_bridge.synthetic import SyntheticScene
-from ex4d_bridge.video import write_video
 from ex4d_bridge.wire import jobs_pb2
 
 DISK_FULL = sqlite3.OperationalError("database or disk is full")
@@ -61,11 +60,7 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def scene_id(client, tmp_path_factory):
-    s = SyntheticScene(32, 32, 4)
-    d = tmp_path_factory.mktemp("media")
-    video = write_video(d / "c.mp4", s.frames(), s.fps)
-    np.savez(d / "d.npz", depth=s.depths())
-    return client.upload_scene(video, depth=d / "d.npz", intrinsics=s.intrinsics).scene_id
+    return upload_synthetic(client, tmp_path_factory.mktemp("media"), SyntheticScene(32, 32, 4))
 
 
 def health(server) -> int:
