@@ -215,7 +215,7 @@ def review_vectors(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def review_run(review_vectors):
     out, _ = review_vectors
-    shared = [uv.TEST_SOURCES / "MiniJson.cs", uv.TEST_SOURCES / "VectorReader.cs"]
+    shared = [uv.TEST_SOURCES / n for n in ("MiniJson.cs", "VectorReader.cs", "ConsoleChecks.cs")]
     editor = [UNITY / "Editor" / "ToolPermissions.cs"]  # engine-independent editor code
     sources = [uv.CORE_SOURCES, *shared, *editor, REVIEW_SOURCES]
     exe = uv.compile_program("Ex4dReviewTests", sources, out)

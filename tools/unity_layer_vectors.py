@@ -561,7 +561,7 @@ def write_vectors(out_dir: str | os.PathLike) -> Path:
 
 def build_test_runner(out_dir: Path) -> Path:
     uv = _unity_vectors()
-    shared = [TEST_SOURCES / "MiniJson.cs", TEST_SOURCES / "VectorReader.cs"]
+    shared = [TEST_SOURCES / n for n in ("MiniJson.cs", "VectorReader.cs", "ConsoleChecks.cs")]
     return uv.compile_program(
         "Ex4dLayerTests", [CORE_SOURCES, *shared, LAYER_TEST_SOURCES], out_dir
     )

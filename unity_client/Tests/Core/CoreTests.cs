@@ -17,36 +17,12 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
+using static Ex4d.Bridge.Core.Tests.ConsoleChecks;
 
 namespace Ex4d.Bridge.Core.Tests
 {
     public static class CoreTests
     {
-        static int _checks;
-        static int _failures;
-        static readonly Dictionary<string, int> GroupCounts = new Dictionary<string, int>();
-        static string _group = "";
-
-        static void Group(string name)
-        {
-            _group = name;
-            GroupCounts[name] = 0;
-        }
-
-        static void Check(bool ok, string what)
-        {
-            _checks++;
-            GroupCounts[_group]++;
-            if (ok) return;
-            _failures++;
-            if (_failures <= 200) Console.WriteLine("FAIL [" + _group + "] " + what);
-        }
-
-        static string R(double v)
-        {
-            return v.ToString("R", CultureInfo.InvariantCulture);
-        }
-
         public static int Main(string[] args)
         {
             if (args.Length < 2)
@@ -80,23 +56,7 @@ namespace Ex4d.Bridge.Core.Tests
                 () => Recorder(root, args[1]),
                 EdgeCases,
             };
-            foreach (var section in sections)
-            {
-                try
-                {
-                    section();
-                }
-                catch (Exception e)
-                {
-                    Check(false, "unexpected exception: " + e);
-                }
-            }
-            var summary = new StringBuilder();
-            foreach (var kv in GroupCounts) summary.Append(kv.Key).Append('=').Append(kv.Value).Append(' ');
-            Console.WriteLine("groups: " + summary.ToString().Trim());
-            Console.WriteLine((_failures == 0 ? "OK" : "FAILED") + ": " + _checks + " checks, "
-                + _failures + " failed");
-            return _failures == 0 ? 0 : 1;
+            return RunSections(sections);
         }
 
         // -- coordinate systems ------------------------------------------------------------

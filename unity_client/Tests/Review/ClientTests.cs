@@ -7,6 +7,7 @@ using System.Reflection;
 using System.Threading;
 using System.Threading.Tasks;
 using Ex4d.Bridge.Core.Tests;
+using static Ex4d.Bridge.Core.Tests.ConsoleChecks;
 
 namespace Ex4d.Bridge.Core.Review
 {

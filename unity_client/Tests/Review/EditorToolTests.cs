@@ -4,6 +4,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using Ex4d.Bridge.Editor;
+using static Ex4d.Bridge.Core.Tests.ConsoleChecks;
 
 namespace Ex4d.Bridge.Core.Review
 {

@@ -9,33 +9,13 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.Text;
 using Ex4d.Bridge.Core.Tests;
+using static Ex4d.Bridge.Core.Tests.ConsoleChecks;
 
 namespace Ex4d.Bridge.Core.Review
 {
     public static partial class ReviewTests
     {
-        static int _checks;
-        static int _failures;
-        static readonly Dictionary<string, int> GroupCounts = new Dictionary<string, int>();
-        static string _group = "";
-
-        static void Group(string name)
-        {
-            _group = name;
-            GroupCounts[name] = 0;
-        }
-
-        static void Check(bool ok, string what)
-        {
-            _checks++;
-            GroupCounts[_group]++;
-            if (ok) return;
-            _failures++;
-            if (_failures <= 200) Console.WriteLine("FAIL [" + _group + "] " + what);
-        }
-
         static void Throws<T>(Action action, string contains, string what) where T : Exception
         {
             try
@@ -71,23 +51,7 @@ namespace Ex4d.Bridge.Core.Review
                 HeadFallback,
             };
             AddSections(sections, root, args[1]);
-            foreach (var section in sections)
-            {
-                try
-                {
-                    section();
-                }
-                catch (Exception e)
-                {
-                    Check(false, "unexpected exception: " + e);
-                }
-            }
-            var summary = new StringBuilder();
-            foreach (var kv in GroupCounts) summary.Append(kv.Key).Append('=').Append(kv.Value).Append(' ');
-            Console.WriteLine("groups: " + summary.ToString().Trim());
-            Console.WriteLine((_failures == 0 ? "OK" : "FAILED") + ": " + _checks + " checks, "
-                + _failures + " failed");
-            return _failures == 0 ? 0 : 1;
+            return RunSections(sections);
         }
 
         /// <summary>Sections of the other review tests (other files of this folder).</summary>

@@ -1,6 +1,7 @@
 // Review tests of the head-pose fallback the VR sample's rig now shares with
 // Ex4dHeadPoseSource: centre eye, else the head device.
 using System;
+using static Ex4d.Bridge.Core.Tests.ConsoleChecks;
 
 namespace Ex4d.Bridge.Core.Review
 {
