@@ -192,7 +192,7 @@ def test_layer_kernel_builds_what_layer_grid_builds(csharp_run, tmp_path):
     (tmp_path / "layer_build_kernels.inc").write_text(
         _kernel_as_cpp(LAYER_KERNEL.read_text(encoding="utf-8")), encoding="utf-8"
     )
-    for name in ("hlsl_shim.h", "layer_build_main.cpp"):
+    for name in ("hlsl_shim.h", "kernel_harness.h", "layer_build_main.cpp"):
         shutil.copy(HLSL_HARNESS / name, tmp_path / name)
     exe = tmp_path / "layer_build"
     build = subprocess.run(

@@ -325,7 +325,7 @@ def hlsl_harness(tmp_path_factory) -> Path:
     (build / "mesh_build_kernels.inc").write_text(
         translate_compute(COMPUTE_SHADER.read_text(encoding="utf-8")), encoding="utf-8"
     )
-    for name in ("hlsl_shim.h", "mesh_build_main.cpp"):
+    for name in ("hlsl_shim.h", "kernel_harness.h", "mesh_build_main.cpp"):
         shutil.copy(HLSL_HARNESS / name, build / name)
     exe = build / "mesh_build"
     cmd = ["g++", "-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas"]

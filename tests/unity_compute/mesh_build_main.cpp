@@ -4,102 +4,62 @@
 // index buffers.
 //
 //   mesh_build INPUT.gpu_input.bin OUT.vertices.bin OUT.indices.bin
-#include <cstdio>
-#include <fstream>
-#include <iostream>
 #include "hlsl_shim.h"
 #include "mesh_build_kernels.inc"
+#include "kernel_harness.h"
 
-template <typename T>
-static T read(std::ifstream& in)
+static void build(std::ifstream& in, const char* outVertices, const char* outIndices)
 {
-    T v;
-    in.read(reinterpret_cast<char*>(&v), sizeof(T));
-    if (!in) throw "truncated input";
-    return v;
-}
+    uint w = read<int32_t>(in), h = read<int32_t>(in), stride = read<int32_t>(in);
+    uint hasOccluded = read<int32_t>(in);
+    float cap[3] = {read<float>(in), read<float>(in), read<float>(in)};
+    auto depth = readArray<float>(in, size_t(w) * h);
+    auto rayX = readArray<float>(in, w);
+    auto rayY = readArray<float>(in, h);
+    uint occludedBytes = read<int32_t>(in);
+    auto occluded = readArray<uint8_t>(in, occludedBytes);
+    occluded.resize(((occludedBytes + 3) / 4) * 4 + 4, 0);  // whole words, as uploaded
+    uint numIndices = read<int32_t>(in);
+    auto baseIndices = readArray<uint8_t>(in, size_t(numIndices) * 4);
 
-template <typename T>
-static std::vector<T> readArray(std::ifstream& in, size_t n)
-{
-    std::vector<T> v(n);
-    if (n) in.read(reinterpret_cast<char*>(v.data()), n * sizeof(T));
-    if (!in) throw "truncated input";
-    return v;
-}
+    uint cw = (w - 1 + stride - 1) / stride + 1, ch = (h - 1 + stride - 1) / stride + 1;
+    uint vertices = cw * ch + 1;
+    uint faces = numIndices / 3;
+    std::vector<float> visibility(size_t(w) * h, -1.0f);
+    std::vector<uint8_t> vertexBytes(size_t(vertices) * VERTEX_BYTES, 0xCD);
+    std::vector<uint8_t> indexBytes(size_t(numIndices) * 4, 0xCD);
 
-static void run(void (*kernel)(uint3), uint count)
-{
-    // One row of groups, as large as needed: LinearId(id) = id.x.
-    _GroupsX = (count + 63u) / 64u;
-    _Count = count;
-    for (uint x = 0; x < _GroupsX * 64u; x++) kernel(uint3(x, 0u, 0u));
+    _Width = w;
+    _Height = h;
+    _Stride = stride;
+    _CoarseWidth = cw;
+    _CoarseHeight = ch;
+    _HasOccluded = hasOccluded;
+    _NumFaces = faces;
+    _GridFaces = 2u * (cw - 1u) * (ch - 1u);
+    _CapVertex = cw * ch;
+    _HideFaces = 1u;
+    _Cap = float4{cap[0], cap[1], cap[2], 0.0f};
+    _Depth.data = &depth;
+    _RayX.data = &rayX;
+    _RayY.data = &rayY;
+    _Occluded.data = &occluded;
+    _Visibility.data = &visibility;
+    _VisibilityIn.data = &visibility;
+    _Vertices.data = &vertexBytes;
+    _VerticesIn.data = &vertexBytes;
+    _BaseIndices.data = &baseIndices;
+    _Indices.data = &indexBytes;
+
+    run(VertexVisibility, w * h);
+    run(BuildVertices, vertices);
+    run(MaskFaces, faces);
+
+    writeBytes(outVertices, vertexBytes);
+    writeBytes(outIndices, indexBytes);
 }
 
 int main(int argc, char** argv)
 {
-    if (argc != 4)
-    {
-        std::cerr << "usage: mesh_build INPUT OUT_VERTICES OUT_INDICES\n";
-        return 2;
-    }
-    try
-    {
-        std::ifstream in(argv[1], std::ios::binary);
-        uint w = read<int32_t>(in), h = read<int32_t>(in), stride = read<int32_t>(in);
-        uint hasOccluded = read<int32_t>(in);
-        float cap[3] = {read<float>(in), read<float>(in), read<float>(in)};
-        auto depth = readArray<float>(in, size_t(w) * h);
-        auto rayX = readArray<float>(in, w);
-        auto rayY = readArray<float>(in, h);
-        uint occludedBytes = read<int32_t>(in);
-        auto occluded = readArray<uint8_t>(in, occludedBytes);
-        occluded.resize(((occludedBytes + 3) / 4) * 4 + 4, 0);  // whole words, as uploaded
-        uint numIndices = read<int32_t>(in);
-        auto baseIndices = readArray<uint8_t>(in, size_t(numIndices) * 4);
-
-        uint cw = (w - 1 + stride - 1) / stride + 1, ch = (h - 1 + stride - 1) / stride + 1;
-        uint vertices = cw * ch + 1;
-        uint faces = numIndices / 3;
-        std::vector<float> visibility(size_t(w) * h, -1.0f);
-        std::vector<uint8_t> vertexBytes(size_t(vertices) * VERTEX_BYTES, 0xCD);
-        std::vector<uint8_t> indexBytes(size_t(numIndices) * 4, 0xCD);
-
-        _Width = w;
-        _Height = h;
-        _Stride = stride;
-        _CoarseWidth = cw;
-        _CoarseHeight = ch;
-        _HasOccluded = hasOccluded;
-        _NumFaces = faces;
-        _GridFaces = 2u * (cw - 1u) * (ch - 1u);
-        _CapVertex = cw * ch;
-        _HideFaces = 1u;
-        _Cap = float4{cap[0], cap[1], cap[2], 0.0f};
-        _Depth.data = &depth;
-        _RayX.data = &rayX;
-        _RayY.data = &rayY;
-        _Occluded.data = &occluded;
-        _Visibility.data = &visibility;
-        _VisibilityIn.data = &visibility;
-        _Vertices.data = &vertexBytes;
-        _VerticesIn.data = &vertexBytes;
-        _BaseIndices.data = &baseIndices;
-        _Indices.data = &indexBytes;
-
-        run(VertexVisibility, w * h);
-        run(BuildVertices, vertices);
-        run(MaskFaces, faces);
-
-        std::ofstream(argv[2], std::ios::binary)
-            .write(reinterpret_cast<const char*>(vertexBytes.data()), vertexBytes.size());
-        std::ofstream(argv[3], std::ios::binary)
-            .write(reinterpret_cast<const char*>(indexBytes.data()), indexBytes.size());
-    }
-    catch (const char* e)
-    {
-        std::cerr << "error: " << e << "\n";
-        return 1;
-    }
-    return 0;
+    return harnessMain(argc, argv, "mesh_build", build);
 }
