@@ -17,7 +17,6 @@ colours and source grid vertices. Where depth and colour are lossless the librar
 from __future__ import annotations
 
 import argparse
-import base64
 import importlib.util
 import json
 import os
@@ -45,19 +44,6 @@ from ex4d_bridge.scene.completion import (  # noqa: E402
 from ex4d_bridge.scene.completion.layers import layer_grid  # noqa: E402
 from ex4d_bridge.wire import common_pb2 as pb  # noqa: E402
 
-UNITY_ROOT = REPO_ROOT / "unity_client"
-CORE_SOURCES = UNITY_ROOT / "Runtime" / "Core"
-TEST_SOURCES = UNITY_ROOT / "Tests" / "Core"
-LAYER_TEST_SOURCES = UNITY_ROOT / "Tests" / "Layers"
-BENCH_SOURCES = UNITY_ROOT / "Tests" / "Bench"
-VECTORS_FILE = "layer_vectors.json"
-BENCH_FRAME_FILE = "bench_layered_frame.json"
-F32_EPS = float(np.finfo(np.float32).eps)
-# The world transform: the pose travels as a quaternion, so the float64 rotation may differ in
-# its last bits between the two programs, and a float32 rounding can flip (see
-# tests/test_wire_layers.py). Camera-frame vertices are bit-exact (same float32 rule).
-WORLD_ULPS = 2.0
-
 
 def _unity_vectors():
     """tools/unity_vectors.py by path (tools/ is a folder of scripts, not a package): its
@@ -72,16 +58,25 @@ def _unity_vectors():
     return module
 
 
-def b64(array: np.ndarray | bytes) -> str:
-    data = array if isinstance(array, bytes) else np.ascontiguousarray(array).tobytes()
-    return base64.b64encode(data).decode("ascii")
+uv = _unity_vectors()
+# The package layout and the JSON helpers are the core vectors' (one place to move them).
+UNITY_ROOT = uv.UNITY_ROOT
+CORE_SOURCES = uv.CORE_SOURCES
+TEST_SOURCES = uv.TEST_SOURCES
+LAYER_TEST_SOURCES = UNITY_ROOT / "Tests" / "Layers"
+BENCH_SOURCES = uv.BENCH_SOURCES
+b64 = uv.b64
+_intrinsics_json = uv._intrinsics_json
+VECTORS_FILE = "layer_vectors.json"
+BENCH_FRAME_FILE = "bench_layered_frame.json"
+F32_EPS = float(np.finfo(np.float32).eps)
+# The world transform: the pose travels as a quaternion, so the float64 rotation may differ in
+# its last bits between the two programs, and a float32 rounding can flip (see
+# tests/test_wire_layers.py). Camera-frame vertices are bit-exact (same float32 rule).
+WORLD_ULPS = 2.0
 
 
 # -- message -> JSON (the field names VectorReader.cs reads) ---------------------------------
-
-
-def _intrinsics_json(k) -> dict:
-    return {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy, "width": k.width, "height": k.height}
 
 
 def mesh_json(m) -> dict:
@@ -560,7 +555,6 @@ def write_vectors(out_dir: str | os.PathLike) -> Path:
 
 
 def build_test_runner(out_dir: Path) -> Path:
-    uv = _unity_vectors()
     shared = [TEST_SOURCES / n for n in ("MiniJson.cs", "VectorReader.cs", "ConsoleChecks.cs")]
     return uv.compile_program(
         "Ex4dLayerTests", [CORE_SOURCES, *shared, LAYER_TEST_SOURCES], out_dir
@@ -570,7 +564,6 @@ def build_test_runner(out_dir: Path) -> Path:
 def run_bench(size: int, warmup: int, iterations: int, num_layers: int = 6) -> dict:
     """The C# decode bench (Tests/Bench/DecodeBench.cs) on tools/unity_vectors.py's frames plus
     a layered frame of ``num_layers`` layers; its JSON result."""
-    uv = _unity_vectors()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         path = uv.write_bench_frame(tmp_path, size)
@@ -595,7 +588,6 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    uv = _unity_vectors()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         write_vectors(tmp_path)
