@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 
 import cloudpickle  # noqa: E402 - only with ray
+from server_helpers import upload_synthetic  # noqa: E402
 
 from ex4d_bridge.camera import Trajectory  # noqa: E402
 from ex4d_bridge.client import BridgeClient  # noqa: E402
@@ -38,7 +39,6 @@ from ex4d_bridge.server.app import ServerThread  # noqa: E402
 from ex4d_bridge.server.config import ServerConfig  # noqa: E402
 from ex4d_bridge.server.ray_settings import RaySettings  # noqa: E402
 from ex4d_bridge.synthetic import SyntheticScene  # noqa: E402
-from ex4d_bridge.video import write_video  # noqa: E402
 from ex4d_bridge.wire import jobs_pb2  # noqa: E402
 
 pytestmark = pytest.mark.ray
@@ -193,11 +193,7 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def scene_id(client, tmp_path_factory):
-    s = SyntheticScene(32, 24, 4)
-    d = tmp_path_factory.mktemp("media")
-    video = write_video(d / "c.mp4", s.frames(), s.fps)
-    np.savez(d / "d.npz", depth=s.depths())
-    return client.upload_scene(video, depth=d / "d.npz", intrinsics=s.intrinsics).scene_id
+    return upload_synthetic(client, tmp_path_factory.mktemp("media"), SyntheticScene(32, 24, 4))
 
 
 def wait_ready(srv, actors: int, timeout: float = 90.0) -> None:
@@ -356,11 +352,8 @@ def test_two_jobs_with_the_tiny_ex4d_preset_on_two_cpu_actors(cluster, tmp_path,
     settings = RaySettings(address=cluster.address, workers=2, cpus_per_worker=0.5, heartbeat_s=5)
     factory = functools.partial(EX4DPipeline.tiny, seed=0)
     config = ServerConfig(port=0, data_dir=data, completer=factory, ray=settings)
-    s = SyntheticScene(48, 32, 5)
-    video = write_video(tmp_path / "c.mp4", s.frames(), s.fps)
-    np.savez(tmp_path / "d.npz", depth=s.depths())
     with ServerThread(config) as srv, BridgeClient(srv.target, progress=False, timeout=120) as c:
-        sid = c.upload_scene(video, depth=tmp_path / "d.npz", intrinsics=s.intrinsics).scene_id
+        sid = upload_synthetic(c, tmp_path, SyntheticScene(48, 32, 5))
         wait_ready(srv, 2)
         jobs = [c.submit_generation(sid, "orbit:30", seed=7, num_inference_steps=2) for _ in "ab"]
         watched = [list(c.watch_job(j.job_id, timeout=120)) for j in jobs]
@@ -488,10 +481,7 @@ def test_a_server_restarted_while_a_job_runs_reports_it_interrupted(
     try:
         with ServerThread(config) as srv, BridgeClient(srv.target, progress=False) as c:
             wait_ready(srv, 1)
-            s = SyntheticScene(32, 24, 3)
-            video = write_video(tmp_path / "c.mp4", s.frames(), s.fps)
-            np.savez(tmp_path / "d.npz", depth=s.depths())
-            sid = c.upload_scene(video, depth=tmp_path / "d.npz", intrinsics=s.intrinsics).scene_id
+            sid = upload_synthetic(c, tmp_path, SyntheticScene(32, 24, 3))
             job = c.submit_generation(sid, "orbit:12")
             (pid,) = gate.wait_started(1)
         # The driver went with the server, and its actor with the driver.
