@@ -146,7 +146,9 @@ def register(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
-def _token(args: argparse.Namespace) -> str | None:
+def token_from_args(args: argparse.Namespace) -> str | None:
+    """The bearer token of ``--token-file``, ``--token`` or $EX4D_BRIDGE_TOKEN, in that order
+    (``serve`` and ``view`` take it alike)."""
     if args.token_file:
         try:
             return Path(args.token_file).read_text().strip()
@@ -202,7 +204,7 @@ def build_config(args: argparse.Namespace):
         host=args.host,
         port=args.port,
         data_dir=Path(args.data_dir),
-        token=_token(args),
+        token=token_from_args(args),
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
         open_health=args.open_health,

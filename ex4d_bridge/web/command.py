@@ -8,7 +8,6 @@ page and its gRPC-Web gateway are served on loopback and the URL is printed.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import secrets
 import signal
@@ -19,7 +18,8 @@ from pathlib import Path
 
 from ..errors import Ex4dError
 
-TOKEN_ENV = "EX4D_BRIDGE_TOKEN"
+TOKEN_ENV = "EX4D_BRIDGE_TOKEN"  # as ``serve``'s; this module stays light to import
+
 _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
@@ -50,15 +50,6 @@ def register(subparsers) -> None:
     p.add_argument("--max-reply-mib", type=float, default=16.0, help="largest reply (16 MiB)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.set_defaults(handler=run)
-
-
-def _token(args: argparse.Namespace) -> str | None:
-    if args.token_file:
-        try:
-            return Path(args.token_file).read_text().strip()
-        except OSError as exc:
-            raise Ex4dError(f"cannot read --token-file {args.token_file}: {exc}") from None
-    return args.token or os.environ.get(TOKEN_ENV) or None
 
 
 def _is_scene_dir(path: Path) -> bool:
@@ -121,11 +112,12 @@ def run(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("aiohttp") is None:
         raise Ex4dError("ex4d-bridge view needs aiohttp: pip install 'ex4d-bridge[web]'")
+    from ..server.command import token_from_args
     from ..server.config import MIB
     from .gateway import GatewayThread, WebConfig
 
     source = Path(args.source)
-    token = _token(args)
+    token = token_from_args(args)
     local = None
     if _is_scene_dir(source):
         # A token even on loopback: other users of this machine cannot read the scene.
