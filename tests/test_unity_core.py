@@ -10,10 +10,8 @@ and exits non-zero on any mismatch. Skipped, with the reason, where mono is not 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
-import sys
 import zlib
 from pathlib import Path
 
@@ -23,24 +21,14 @@ import pytest
 from ex4d_bridge.camera import load_pose_path
 from ex4d_bridge.camera.conventions import pose_from_wire
 from ex4d_bridge.geometry import grid_topology
-
-
-def _load_vectors_module():
-    """tools/unity_vectors.py by path (tools/ is a folder of scripts, not a package)."""
-    path = Path(__file__).resolve().parents[1] / "tools" / "unity_vectors.py"
-    spec = importlib.util.spec_from_file_location("ex4d_unity_vectors", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-uv = _load_vectors_module()
-
-needs_mono = pytest.mark.skipif(
-    uv.mono_tools() is None,
-    reason="mcs/mono not installed (apt-get install -y mono-mcs mono-runtime)",
+from tests.unity_harness import (
+    assert_console_checks_pass,
+    needs_mono,
+    run_console_tests,
+    unity_vectors,
 )
+
+uv = unity_vectors()
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +46,7 @@ def vectors(vectors_dir) -> dict:
 @pytest.fixture(scope="module")
 def csharp_run(vectors_dir):
     """Compile the core and its tests, run them on the vectors once for the module."""
-    exe = uv.build_test_runner(vectors_dir)
-    out = vectors_dir / "csharp_out"
-    proc = uv.run_mono(exe, str(vectors_dir / uv.VECTORS_FILE), str(out))
-    return proc, out
+    return run_console_tests(uv, vectors_dir)
 
 
 def _floats(b64: str) -> np.ndarray:
@@ -105,16 +90,6 @@ def test_vectors_follow_the_documented_encodings(vectors):
 @needs_mono
 def test_csharp_core_agrees_with_the_library(csharp_run):
     proc, _ = csharp_run
-    report = proc.stdout + proc.stderr
-    assert proc.returncode == 0, report
-    summary = re.search(r"OK: (\d+) checks, 0 failed", proc.stdout)
-    assert summary, report
-    assert int(summary.group(1)) > 3000, report
-    groups = dict(
-        (name, int(count))
-        for name, count in re.findall(r"(\w+)=(\d+)", proc.stdout.split("groups:")[1])
-    )
-    # Every section ran checks (a section that silently stopped would show 0 or be missing).
     expected_groups = {
         "axes",
         "poses",
@@ -138,8 +113,7 @@ def test_csharp_core_agrees_with_the_library(csharp_run):
         "recorder",
         "edge_cases",
     }
-    assert expected_groups <= set(groups), groups
-    assert all(groups[g] > 0 for g in expected_groups), groups
+    assert_console_checks_pass(proc, expected_groups, more_than=3000)
 
 
 @needs_mono

@@ -10,12 +10,9 @@ non-zero on any mismatch. Skipped where mono is not installed (CI installs it).
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,24 +21,21 @@ import pytest
 from ex4d_bridge.camera import load_pose_path
 from ex4d_bridge.camera.conventions import pose_from_wire
 from tests.float_tolerance import float_tolerance
-
-
-def _load(name: str, file: str):
-    path = Path(__file__).resolve().parents[1] / "tools" / file
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-lv = _load("ex4d_unity_layer_vectors", "unity_layer_vectors.py")
-uv = lv._unity_vectors()
-
-needs_mono = pytest.mark.skipif(
-    uv.mono_tools() is None,
-    reason="mcs/mono not installed (apt-get install -y mono-mcs mono-runtime)",
+from tests.unity_harness import (
+    SHADERS,
+    assert_console_checks_pass,
+    build_kernel_harness,
+    compile_hlsl_kernel,
+    layer_vectors,
+    needs_cxx,
+    needs_glslang,
+    needs_mono,
+    run_console_tests,
+    unity_vectors,
 )
+
+lv = layer_vectors()
+uv = unity_vectors()
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +52,7 @@ def vectors(vectors_dir) -> dict:
 
 @pytest.fixture(scope="module")
 def csharp_run(vectors_dir):
-    exe = lv.build_test_runner(vectors_dir)
-    out = vectors_dir / "csharp_out"
-    proc = uv.run_mono(exe, str(vectors_dir / lv.VECTORS_FILE), str(out))
-    return proc, out
+    return run_console_tests(lv, vectors_dir)
 
 
 def _arr(b64: str, dtype: str) -> np.ndarray:
@@ -104,14 +95,6 @@ def test_vectors_hold_what_the_library_builds(vectors):
 @needs_mono
 def test_csharp_core_decodes_layers_as_the_python_client(csharp_run):
     proc, _ = csharp_run
-    report = proc.stdout + proc.stderr
-    assert proc.returncode == 0, report
-    summary = re.search(r"OK: (\d+) checks, 0 failed", proc.stdout)
-    assert summary and int(summary.group(1)) > 250, report
-    groups = dict(
-        (name, int(count))
-        for name, count in re.findall(r"(\w+)=(\d+)", proc.stdout.split("groups:")[1])
-    )
     expected = {
         "layer_frames",
         "gpu_grid",
@@ -122,8 +105,7 @@ def test_csharp_core_decodes_layers_as_the_python_client(csharp_run):
         "tiers",
         "recorder",
     }
-    assert expected <= set(groups), groups
-    assert all(groups[g] > 0 for g in expected), groups
+    assert_console_checks_pass(proc, expected, more_than=250)
 
 
 @needs_mono
@@ -155,30 +137,7 @@ def test_recorded_walkthroughs_say_whether_completions_were_drawn(csharp_run):
 
 # -- the layer compute kernel, run on the CPU and compiled as HLSL ---------------------------
 
-SHADERS = lv.UNITY_ROOT / "Runtime" / "Resources" / "Ex4d"
 LAYER_KERNEL = SHADERS / "Ex4dLayerBuild.compute"
-HLSL_HARNESS = Path(__file__).resolve().parent / "unity_compute"
-
-needs_cxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
-needs_glslang = pytest.mark.skipif(
-    shutil.which("glslangValidator") is None,
-    reason="glslangValidator not installed (apt-get install -y glslang-tools)",
-)
-
-
-def _kernel_as_cpp(source: str) -> str:
-    """The compute file as C++ for hlsl_shim.h: without kernel pragmas, [numthreads],
-    semantics and `precise`, with float literals as floats."""
-    out = []
-    for line in source.splitlines():
-        if line.startswith("#pragma kernel") or re.match(r"\s*\[numthreads\(", line):
-            continue
-        line = line.replace(": SV_DispatchThreadID", "").replace("precise ", "")
-        line = re.sub(r"\.xyz\b", ".xyz()", line)
-        if not line.lstrip().startswith("//"):
-            line = re.sub(r"(?<![\w.])(\d+\.\d+)(?![\w.])", r"\1f", line)
-        out.append(line)
-    return "\n".join(out) + "\n"
 
 
 @needs_mono
@@ -189,19 +148,7 @@ def test_layer_kernel_builds_what_layer_grid_builds(csharp_run, tmp_path):
     tolerance (a GPU divides less exactly than IEEE)."""
     proc, out = csharp_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (tmp_path / "layer_build_kernels.inc").write_text(
-        _kernel_as_cpp(LAYER_KERNEL.read_text(encoding="utf-8")), encoding="utf-8"
-    )
-    for name in ("hlsl_shim.h", "kernel_harness.h", "layer_build_main.cpp"):
-        shutil.copy(HLSL_HARNESS / name, tmp_path / name)
-    exe = tmp_path / "layer_build"
-    build = subprocess.run(
-        ["g++", "-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas"]
-        + ["-o", str(exe), str(tmp_path / "layer_build_main.cpp")],
-        capture_output=True,
-        text=True,
-    )
-    assert build.returncode == 0, build.stderr
+    exe = build_kernel_harness(tmp_path, LAYER_KERNEL, "layer_build")
     cases = sorted(out.glob("layer_*.gpu_input.bin"))
     assert len(cases) >= 8
     for case in cases:
@@ -227,12 +174,7 @@ def test_layer_kernel_builds_what_layer_grid_builds(csharp_run, tmp_path):
 @needs_glslang
 @pytest.mark.parametrize("kernel", ["LayerVertices", "LayerFaces"])
 def test_layer_kernels_compile_as_hlsl(tmp_path, kernel):
-    proc = subprocess.run(
-        ["glslangValidator", "-D", "-S", "comp", "-e", kernel, "-V"]
-        + ["-o", str(tmp_path / f"{kernel}.spv"), str(LAYER_KERNEL)],
-        capture_output=True,
-        text=True,
-    )
+    proc = compile_hlsl_kernel(LAYER_KERNEL, kernel, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

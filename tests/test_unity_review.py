@@ -12,12 +12,10 @@ hidden. The compute kernel must build what RenderGrid builds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,31 +25,25 @@ from ex4d_bridge.camera import Intrinsics
 from ex4d_bridge.geometry import build_dw_mesh, grid_topology
 from ex4d_bridge.wire import common_pb2 as pb
 from tests.float_tolerance import float_tolerance
-
-REPO = Path(__file__).resolve().parents[1]
-UNITY = REPO / "unity_client"
-REVIEW_SOURCES = UNITY / "Tests" / "Review"
-SHADERS = UNITY / "Runtime" / "Resources" / "Ex4d"
-COMPUTE_SHADER = SHADERS / "Ex4dMeshBuild.compute"
-HLSL_HARNESS = Path(__file__).resolve().parent / "unity_compute"
-
-
-def _load_vectors_module():
-    path = REPO / "tools" / "unity_vectors.py"
-    spec = importlib.util.spec_from_file_location("ex4d_unity_vectors_review", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-uv = _load_vectors_module()
-
-needs_mono = pytest.mark.skipif(
-    uv.mono_tools() is None,
-    reason="mcs/mono not installed (apt-get install -y mono-mcs mono-runtime)",
+from tests.unity_harness import (
+    HLSL_HARNESS,
+    SHADERS,
+    UNITY,
+    assert_console_checks_pass,
+    build_kernel_harness,
+    compile_hlsl_kernel,
+    kernel_as_cpp,
+    needs_cxx,
+    needs_glslang,
+    needs_mono,
+    unity_vectors,
 )
-needs_cxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+
+REVIEW_SOURCES = UNITY / "Tests" / "Review"
+COMPUTE_SHADER = SHADERS / "Ex4dMeshBuild.compute"
+
+
+uv = unity_vectors()
 
 STRIDES = [1, 2, 3, 4, 5, 7]
 
@@ -223,17 +215,9 @@ def review_run(review_vectors):
     return proc, out / "csharp_out"
 
 
-def _groups(stdout: str) -> dict[str, int]:
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", stdout.split("groups:")[1])}
-
-
 @needs_mono
 def test_review_core_checks_pass(review_run):
     proc, _ = review_run
-    report = proc.stdout + proc.stderr
-    assert proc.returncode == 0, report
-    assert re.search(r"OK: \d+ checks, 0 failed", proc.stdout), report
-    groups = _groups(proc.stdout)
     expected = {
         "grids",
         "kernels",
@@ -244,8 +228,7 @@ def test_review_core_checks_pass(review_run):
         "tool_permissions",
         "head_fallback",
     }
-    assert expected <= set(groups), groups
-    assert all(groups[g] > 0 for g in expected), groups
+    assert_console_checks_pass(proc, expected)
 
 
 def test_step_scene_has_occluded_faces_between_samples():
@@ -304,38 +287,11 @@ def test_coarse_grids_hide_every_face_over_an_invisible_pixel(review_run, review
 # -- the compute kernel, run on the CPU -------------------------------------------------------
 
 
-def translate_compute(source: str) -> str:
-    """Ex4dMeshBuild.compute as C++ for hlsl_shim.h: drops what C++ has no syntax for
-    (kernel pragmas, [numthreads], semantics, `precise`) and makes float literals float."""
-    out = []
-    for line in source.splitlines():
-        if line.startswith("#pragma kernel") or re.match(r"\s*\[numthreads\(", line):
-            continue
-        line = line.replace(": SV_DispatchThreadID", "").replace("precise ", "")
-        line = re.sub(r"\.xyz\b", ".xyz()", line)
-        if not line.lstrip().startswith("//"):
-            line = re.sub(r"(?<![\w.])(\d+\.\d+)(?![\w.])", r"\1f", line)
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
 @pytest.fixture(scope="module")
 def hlsl_harness(tmp_path_factory) -> Path:
-    build = tmp_path_factory.mktemp("hlsl_harness")
-    (build / "mesh_build_kernels.inc").write_text(
-        translate_compute(COMPUTE_SHADER.read_text(encoding="utf-8")), encoding="utf-8"
+    return build_kernel_harness(
+        tmp_path_factory.mktemp("hlsl_harness"), COMPUTE_SHADER, "mesh_build"
     )
-    for name in ("hlsl_shim.h", "kernel_harness.h", "mesh_build_main.cpp"):
-        shutil.copy(HLSL_HARNESS / name, build / name)
-    exe = build / "mesh_build"
-    cmd = ["g++", "-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas"]
-    proc = subprocess.run(
-        [*cmd, "-o", str(exe), str(build / "mesh_build_main.cpp")],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return exe
 
 
 @needs_mono
@@ -385,7 +341,7 @@ def test_dither_is_float_only_and_keeps_the_bayer_thresholds(tmp_path):
     source = (SHADERS / "Ex4dCommon.hlsl").read_text(encoding="utf-8")
     code = "\n".join(line.split("//")[0] for line in source.splitlines())
     assert not re.search(r"\b(u?int[234]?)\b|>>|<<|[^&]&[^&]", code), "integer ops left"
-    (tmp_path / "ex4d_common.inc").write_text(translate_compute(source), encoding="utf-8")
+    (tmp_path / "ex4d_common.inc").write_text(kernel_as_cpp(source), encoding="utf-8")
     for name in ("hlsl_shim.h", "dither_main.cpp"):
         shutil.copy(HLSL_HARNESS / name, tmp_path / name)
     exe = tmp_path / "dither"
@@ -453,23 +409,12 @@ def test_find_kernel_only_after_the_compute_support_check():
             assert "GpuSupported" in first_arg or "supportsComputeShaders" in first_arg, path.name
 
 
-needs_glslang = pytest.mark.skipif(
-    shutil.which("glslangValidator") is None,
-    reason="glslangValidator not installed (apt-get install -y glslang-tools)",
-)
-
-
 @needs_glslang
 @pytest.mark.parametrize("kernel", ["VertexVisibility", "BuildVertices", "MaskFaces"])
 def test_compute_kernels_compile_as_hlsl(tmp_path, kernel):
     """A real HLSL front end (glslang, to SPIR-V) accepts each kernel: the C++ harness above
     runs the logic but is more lenient than HLSL about syntax and types."""
-    proc = subprocess.run(
-        ["glslangValidator", "-D", "-S", "comp", "-e", kernel, "-V"]
-        + ["-o", str(tmp_path / f"{kernel}.spv"), str(COMPUTE_SHADER)],
-        capture_output=True,
-        text=True,
-    )
+    proc = compile_hlsl_kernel(COMPUTE_SHADER, kernel, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
