@@ -51,21 +51,6 @@ namespace Ex4d.Bridge
         static readonly int IdCapVertex = Shader.PropertyToID("_CapVertex");
         static readonly int IdHideFaces = Shader.PropertyToID("_HideFaces");
         static readonly int IdCap = Shader.PropertyToID("_Cap");
-        static readonly int IdGroupsX = Shader.PropertyToID("_GroupsX");
-        static readonly int IdCount = Shader.PropertyToID("_Count");
-
-        const int ThreadsPerGroup = 64;
-        const int MaxGroups = 65535;
-        const MeshUpdateFlags QuietUpdate = MeshUpdateFlags.DontValidateIndices
-            | MeshUpdateFlags.DontRecalculateBounds | MeshUpdateFlags.DontNotifyMeshUsers
-            | MeshUpdateFlags.DontResetBoneBounds;
-
-        static readonly VertexAttributeDescriptor[] Layout =
-        {
-            new VertexAttributeDescriptor(VertexAttribute.Position, VertexAttributeFormat.Float32, 3),
-            // (u, t, visibility): pixel centre over the image size (t from the top row).
-            new VertexAttributeDescriptor(VertexAttribute.TexCoord0, VertexAttributeFormat.Float32, 3),
-        };
 
         static readonly string[] KernelNames = { "VertexVisibility", "BuildVertices", "MaskFaces" };
 
@@ -148,12 +133,12 @@ namespace Ex4d.Bridge
                 Mesh.vertexBufferTarget |= GraphicsBuffer.Target.Raw;
                 Mesh.indexBufferTarget |= GraphicsBuffer.Target.Raw;
             }
-            Mesh.SetVertexBufferParams(vertices, Layout);
+            Mesh.SetVertexBufferParams(vertices, ComputeMesh.Layout);
             Mesh.SetIndexBufferParams(indices.Length, IndexFormat.UInt32);
-            Mesh.SetIndexBufferData(indices, 0, 0, indices.Length, QuietUpdate);
+            Mesh.SetIndexBufferData(indices, 0, 0, indices.Length, ComputeMesh.QuietUpdate);
             Mesh.subMeshCount = 1;
             Mesh.SetSubMesh(0, new SubMeshDescriptor(0, indices.Length, MeshTopology.Triangles),
-                QuietUpdate);
+                ComputeMesh.QuietUpdate);
             _indicesMasked = false;
 
             int n = fineWidth * fineHeight;
@@ -249,44 +234,35 @@ namespace Ex4d.Bridge
 
         void Dispatch(int kernel, int count)
         {
-            int groups = (count + ThreadsPerGroup - 1) / ThreadsPerGroup;
-            int gx = Math.Min(groups, MaxGroups);
-            int gy = (groups + gx - 1) / gx;
-            _compute.SetInt(IdGroupsX, gx);
-            _compute.SetInt(IdCount, count);
-            _compute.Dispatch(kernel, gx, gy, 1);
+            ComputeMesh.Dispatch(_compute, kernel, count);
         }
 
         void UploadCpu(DecodedMeshFrame f, bool hide)
         {
             RenderGrid.VertexVisibility(f.Occluded, f.HasOccluded, f.Width, f.Height, _cpuVisibility);
             _grid.WriteVertices(f, _cpuVisibility, _cpuVertices);
-            Mesh.SetVertexBufferData(_cpuVertices, 0, 0, _cpuVertices.Length, 0, QuietUpdate);
+            Mesh.SetVertexBufferData(_cpuVertices, 0, 0, _cpuVertices.Length, 0,
+                ComputeMesh.QuietUpdate);
             if (hide || _indicesMasked)
             {
                 if (hide) _grid.MaskIndices(f.Occluded, f.HasOccluded, _cpuVertices, _cpuIndices);
                 else Array.Copy(_grid.Topology.Indices, _cpuIndices, _cpuIndices.Length);
-                Mesh.SetIndexBufferData(_cpuIndices, 0, 0, _cpuIndices.Length, QuietUpdate);
+                Mesh.SetIndexBufferData(_cpuIndices, 0, 0, _cpuIndices.Length,
+                    ComputeMesh.QuietUpdate);
                 _indicesMasked = hide;
             }
         }
 
         void ReleaseBuffers()
         {
-            Release(ref _depth);
-            Release(ref _rayX);
-            Release(ref _rayY);
-            Release(ref _occluded);
-            Release(ref _visibility);
-            Release(ref _baseIndices);
-            Release(ref _vertexBuffer);
-            Release(ref _indexBuffer);
-        }
-
-        static void Release(ref GraphicsBuffer buffer)
-        {
-            if (buffer != null) buffer.Dispose();
-            buffer = null;
+            ComputeMesh.Release(ref _depth);
+            ComputeMesh.Release(ref _rayX);
+            ComputeMesh.Release(ref _rayY);
+            ComputeMesh.Release(ref _occluded);
+            ComputeMesh.Release(ref _visibility);
+            ComputeMesh.Release(ref _baseIndices);
+            ComputeMesh.Release(ref _vertexBuffer);
+            ComputeMesh.Release(ref _indexBuffer);
         }
 
         public void Dispose()

@@ -28,25 +28,11 @@ namespace Ex4d.Bridge
         static readonly int IdWidth = Shader.PropertyToID("_Width");
         static readonly int IdHeight = Shader.PropertyToID("_Height");
         static readonly int IdCap = Shader.PropertyToID("_Cap");
-        static readonly int IdGroupsX = Shader.PropertyToID("_GroupsX");
-        static readonly int IdCount = Shader.PropertyToID("_Count");
         static readonly int IdMainTex = Shader.PropertyToID("_MainTex");
         static readonly int IdTopRowFirst = Shader.PropertyToID("_ColorTopRowFirst");
         static readonly int IdUvScale = Shader.PropertyToID("_UvScale");
         static readonly int IdDepthBias = Shader.PropertyToID("_DepthBias");
         static readonly int IdLayerOrder = Shader.PropertyToID("_LayerOrder");
-
-        const int ThreadsPerGroup = 64;
-        const int MaxGroups = 65535;
-        const MeshUpdateFlags QuietUpdate = MeshUpdateFlags.DontValidateIndices
-            | MeshUpdateFlags.DontRecalculateBounds | MeshUpdateFlags.DontNotifyMeshUsers
-            | MeshUpdateFlags.DontResetBoneBounds;
-
-        static readonly VertexAttributeDescriptor[] Layout =
-        {
-            new VertexAttributeDescriptor(VertexAttribute.Position, VertexAttributeFormat.Float32, 3),
-            new VertexAttributeDescriptor(VertexAttribute.TexCoord0, VertexAttributeFormat.Float32, 3),
-        };
 
         readonly GameObject _object;
         readonly MeshRenderer _renderer;
@@ -144,9 +130,9 @@ namespace Ex4d.Bridge
             if (vertices <= _vertexCapacity && indices <= _indexCapacity) return false;
             _vertexCapacity = Math.Max(_vertexCapacity, Grow(_vertexCapacity, vertices));
             _indexCapacity = Math.Max(_indexCapacity, Grow(_indexCapacity, indices));
-            Release(ref _vertexBuffer);
-            Release(ref _indexBuffer);
-            _mesh.SetVertexBufferParams(_vertexCapacity, Layout);
+            ComputeMesh.Release(ref _vertexBuffer);
+            ComputeMesh.Release(ref _indexBuffer);
+            _mesh.SetVertexBufferParams(_vertexCapacity, ComputeMesh.Layout);
             _mesh.SetIndexBufferParams(_indexCapacity, IndexFormat.UInt32);
             _mesh.subMeshCount = 1;
             return true;
@@ -168,10 +154,10 @@ namespace Ex4d.Bridge
                 _pixelCapacity = Math.Max(_pixelCapacity, Grow(_pixelCapacity, n));
                 _widthCapacity = Math.Max(_widthCapacity, Grow(_widthCapacity, w));
                 _heightCapacity = Math.Max(_heightCapacity, Grow(_heightCapacity, h));
-                Release(ref _depth);
-                Release(ref _rayX);
-                Release(ref _rayY);
-                Release(ref _occluded);
+                ComputeMesh.Release(ref _depth);
+                ComputeMesh.Release(ref _rayX);
+                ComputeMesh.Release(ref _rayY);
+                ComputeMesh.Release(ref _occluded);
                 _depth = new GraphicsBuffer(GraphicsBuffer.Target.Structured, _pixelCapacity, sizeof(float));
                 _rayX = new GraphicsBuffer(GraphicsBuffer.Target.Structured, _widthCapacity, sizeof(float));
                 _rayY = new GraphicsBuffer(GraphicsBuffer.Target.Structured, _heightCapacity, sizeof(float));
@@ -200,7 +186,7 @@ namespace Ex4d.Bridge
             cs.SetBuffer(_kFaces, IdIndices, _indexBuffer);
             Dispatch(_kFaces, faces);
             _mesh.SetSubMesh(0, new SubMeshDescriptor(0, 3 * faces, MeshTopology.Triangles),
-                QuietUpdate);
+                ComputeMesh.QuietUpdate);
 
             // The grid is in the generated camera's frame: the object sits at the layer's
             // pose inside the scene root (Unity axes, scene units).
@@ -214,12 +200,7 @@ namespace Ex4d.Bridge
 
         void Dispatch(int kernel, int count)
         {
-            int groups = (count + ThreadsPerGroup - 1) / ThreadsPerGroup;
-            int gx = Math.Min(groups, MaxGroups);
-            int gy = (groups + gx - 1) / gx;
-            _compute.SetInt(IdGroupsX, gx);
-            _compute.SetInt(IdCount, count);
-            _compute.Dispatch(kernel, gx, gy, 1);
+            ComputeMesh.Dispatch(_compute, kernel, count);
         }
 
         bool UploadCpu(DecodedLayer layer)
@@ -252,10 +233,10 @@ namespace Ex4d.Bridge
                     dst[o + 5] = 1f;
                 }
             }
-            _mesh.SetVertexBufferData(dst, 0, 0, floats, 0, QuietUpdate);
-            _mesh.SetIndexBufferData(layer.Faces, 0, 0, 3 * nf, QuietUpdate);
+            _mesh.SetVertexBufferData(dst, 0, 0, floats, 0, ComputeMesh.QuietUpdate);
+            _mesh.SetIndexBufferData(layer.Faces, 0, 0, 3 * nf, ComputeMesh.QuietUpdate);
             _mesh.SetSubMesh(0, new SubMeshDescriptor(0, 3 * nf, MeshTopology.Triangles),
-                QuietUpdate);
+                ComputeMesh.QuietUpdate);
             // Vertices are already in the scene's world (Unity axes): identity transform.
             _object.transform.localPosition = Vector3.zero;
             _object.transform.localRotation = Quaternion.identity;
@@ -308,19 +289,13 @@ namespace Ex4d.Bridge
 
         void ReleaseBuffers()
         {
-            Release(ref _depth);
-            Release(ref _rayX);
-            Release(ref _rayY);
-            Release(ref _occluded);
-            Release(ref _vertexBuffer);
-            Release(ref _indexBuffer);
+            ComputeMesh.Release(ref _depth);
+            ComputeMesh.Release(ref _rayX);
+            ComputeMesh.Release(ref _rayY);
+            ComputeMesh.Release(ref _occluded);
+            ComputeMesh.Release(ref _vertexBuffer);
+            ComputeMesh.Release(ref _indexBuffer);
             _pixelCapacity = _widthCapacity = _heightCapacity = 0;
-        }
-
-        static void Release(ref GraphicsBuffer buffer)
-        {
-            if (buffer != null) buffer.Dispose();
-            buffer = null;
         }
 
         public void Dispose()
