@@ -290,7 +290,7 @@ def test_a_complete_job_on_an_actor_stores_the_layers_the_library_makes(
 
     from ex4d_bridge.camera import look_at
     from ex4d_bridge.scene.completion import load_completions
-    from ex4d_bridge.server.job_body import complete_job, load_completer
+    from ex4d_bridge.server.job_body import JobInputs, complete_job, load_completer
 
     worker = server.service.worker
     scene_dir = worker.store.scene_dir(scene_id)
@@ -320,17 +320,16 @@ def test_a_complete_job_on_an_actor_stores_the_layers_the_library_makes(
     stored = Trajectory.load(worker.result_dir(job.job_id) / "generated.poses.json")
     from ex4d_bridge.server.jobs import GenerationParams
 
-    local = complete_job(
+    inputs = JobInputs(
         Scene.load(copy),
-        copy,
         GenerationParams(scene_id, replace(stored, name="side"), complete=True),
         load_completer(GatedFileCompleter(str(gate.folder)), True),
         worker.render_options,
         Sink(),
         None,
         tmp_path / "work",
-        params.job_id,
     )
+    local = complete_job(inputs, copy, params.job_id)
     assert local.generations == [gen]
     want = load_completions(copy, [gen]).of_generation(gen)
     got = load_completions(scene_dir, [gen]).of_generation(gen)

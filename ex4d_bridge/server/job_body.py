@@ -58,6 +58,21 @@ class JobOutcome:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class JobInputs:
+    """What every job body works with, wherever it runs: the scene, the job's parameters,
+    its completer and render options, where it reports (``sink``), its cancel event and the
+    folder a windowed generation keeps its windows in."""
+
+    scene: Scene
+    params: GenerationParams
+    completer: NovelViewCompleter
+    render_options: RenderOptions
+    sink: JobSink
+    cancel: Any
+    work_dir: Path
+
+
 def stage_fields(params: GenerationParams, stage: str) -> dict[str, Any]:
     return {
         "stage": stage,
@@ -116,17 +131,10 @@ class _Capture:
         return self.frames
 
 
-def generate_job(
-    scene: Scene,
-    params: GenerationParams,
-    completer: NovelViewCompleter,
-    render_options: RenderOptions,
-    sink: JobSink,
-    cancel,
-    work_dir: Path,
-    meshes: Callable[[int], Any] | None = None,
-) -> JobOutcome:
+def generate_job(job: JobInputs, meshes: Callable[[int], Any] | None = None) -> JobOutcome:
     """Render the path, generate along it: the plain job."""
+    scene, params, completer = job.scene, job.params, job.completer
+    render_options, sink, cancel, work_dir = job.render_options, job.sink, job.cancel, job.work_dir
     n = len(params.trajectory)
     sink.set(**stage_fields(params, "render"), progress_done=0, progress_total=n)
     try:
@@ -158,22 +166,15 @@ def generate_job(
     )
 
 
-def complete_job(
-    scene: Scene,
-    scene_dir: Path,
-    params: GenerationParams,
-    completer: NovelViewCompleter,
-    render_options: RenderOptions,
-    sink: JobSink,
-    cancel,
-    work_dir: Path,
-    job_id: str,
-) -> JobOutcome:
+def complete_job(job: JobInputs, scene_dir: Path, job_id: str) -> JobOutcome:
     """Generate along the path (or every path of the coverage set), lift what was
     generated into completion layers and store them with the scene in ``scene_dir``:
     ``complete_scene``, with the job's completer and sampling and the given render options."""
     from ..scene.completion import complete_scene, generator_name
     from ..scene.completion.complete import source_frames_for
+
+    scene, params, completer = job.scene, job.params, job.completer
+    render_options, sink, cancel, work_dir = job.render_options, job.sink, job.cancel, job.work_dir
 
     paths = list(params.coverage)
     if params.trajectory is not None:

@@ -53,7 +53,14 @@ from ..generation import (
 )
 from ..geometry import RenderOptions
 from .errors import NotFoundError, PreconditionError
-from .job_body import JobOutcome, RemoteJobError, complete_job, generate_job, load_completer
+from .job_body import (
+    JobInputs,
+    JobOutcome,
+    RemoteJobError,
+    complete_job,
+    generate_job,
+    load_completer,
+)
 from .memory import MemoryBudget, default_budget_bytes, generation_bytes
 from .rpc import is_disk_full
 from .store import JOB_ID_RE, SceneStore
@@ -342,31 +349,18 @@ class LocalExecutor:
             wait_s=3600.0,
             cancelled=cancel.is_set,
         ):
+            job = JobInputs(
+                scene, params, completer, w.render_options, sink, cancel, w.work_dir(job_id)
+            )
             if params.complete or params.coverage:
                 try:
-                    outcome = complete_job(
-                        scene,
-                        w.store.scene_dir(params.scene_id),
-                        params,
-                        completer,
-                        w.render_options,
-                        sink,
-                        cancel,
-                        w.work_dir(job_id),
-                        job_id,
-                    )
+                    outcome = complete_job(job, w.store.scene_dir(params.scene_id), job_id)
                 finally:
                     if w.on_completions is not None:
                         w.on_completions(params.scene_id)  # whatever was stored, even if cancelled
             else:
                 outcome = generate_job(
-                    scene,
-                    params,
-                    completer,
-                    w.render_options,
-                    sink,
-                    cancel,
-                    w.work_dir(job_id),
+                    job,
                     meshes=lambda t: w.store.mesh(params.scene_id, t, w.render_options.device),
                 )
             outcome.seconds = time.perf_counter() - started

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import Cancelled, Ex4dError
 from ..generation import GenerationCancelled
-from .job_body import JobOutcome, complete_job, generate_job, load_completer
+from .job_body import JobInputs, JobOutcome, complete_job, generate_job, load_completer
 
 _END = object()
 COMPLETIONS = "completions"
@@ -214,7 +214,15 @@ class GenerationActor:
                 completer = self._get_completer()
                 events.put(("set", {"completer": completer.name}))
                 cached_dir, scene = self._scene(scene_key, scene_ref)
-                work = job_dir / "work"
+                job = JobInputs(
+                    scene,
+                    params,
+                    completer,
+                    self._render_options,
+                    _QueueSink(events),
+                    cancel,
+                    job_dir / "work",
+                )
                 if params.complete or params.coverage:
                     # The job's own copy of the scene folder: the scene's files linked, its
                     # completions copied (complete_scene adds generations there).
@@ -226,27 +234,9 @@ class GenerationActor:
                     if (cached_dir / COMPLETIONS).is_dir():
                         shutil.copytree(cached_dir / COMPLETIONS, scene_dir / COMPLETIONS)
                     before = _stored_generations(scene_dir)
-                    outcome = complete_job(
-                        scene,
-                        scene_dir,
-                        params,
-                        completer,
-                        self._render_options,
-                        _QueueSink(events),
-                        cancel,
-                        work,
-                        job_id,
-                    )
+                    outcome = complete_job(job, scene_dir, job_id)
                 else:
-                    outcome = generate_job(
-                        scene,
-                        params,
-                        completer,
-                        self._render_options,
-                        _QueueSink(events),
-                        cancel,
-                        work,
-                    )
+                    outcome = generate_job(job)
             finally:
                 if scene_dir is not None:
                     self._send_completions(scene_dir, before, chunk_bytes, events)
