@@ -26,6 +26,7 @@ from tests.unity_harness import (
     assert_console_checks_pass,
     build_kernel_harness,
     compile_hlsl_kernel,
+    compile_hlsl_shader,
     layer_vectors,
     needs_cxx,
     needs_glslang,
@@ -181,21 +182,14 @@ def test_layer_kernels_compile_as_hlsl(tmp_path, kernel):
 @needs_glslang
 def test_layer_push_compiles_in_a_vertex_shader(tmp_path):
     """The depth push the layer shader applies (Ex4dCommon.hlsl) compiles as HLSL."""
-    src = tmp_path / "push_user.hlsl"
-    src.write_text(
+    source = (
         '#include "Ex4dCommon.hlsl"\n'
         "float4 main(float3 viewPos : POSITION) : SV_Position\n"
         "{\n"
         "    return float4(viewPos * Ex4dLayerPush(0.02, 1.0), 1.0);\n"
-        "}\n",
-        encoding="utf-8",
+        "}\n"
     )
-    proc = subprocess.run(
-        ["glslangValidator", "-D", "-S", "vert", "-e", "main", "-V", f"-I{SHADERS}"]
-        + ["-o", str(tmp_path / "vert.spv"), str(src)],
-        capture_output=True,
-        text=True,
-    )
+    proc = compile_hlsl_shader("vert", source, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

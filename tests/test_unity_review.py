@@ -32,6 +32,7 @@ from tests.unity_harness import (
     assert_console_checks_pass,
     build_kernel_harness,
     compile_hlsl_kernel,
+    compile_hlsl_shader,
     kernel_as_cpp,
     needs_cxx,
     needs_glslang,
@@ -420,20 +421,13 @@ def test_compute_kernels_compile_as_hlsl(tmp_path, kernel):
 
 @needs_glslang
 def test_common_include_compiles_in_a_fragment_shader(tmp_path):
-    src = tmp_path / "common_user.hlsl"
-    src.write_text(
+    source = (
         '#include "Ex4dCommon.hlsl"\n'
         "float4 main(float4 pos : SV_Position, float3 uvVis : TEXCOORD0) : SV_Target\n"
         "{\n"
         "    Ex4dFade(uvVis.z, 1.0, 0.35, pos.xy);\n"
         "    return float4(Ex4dColorUv(uvVis, 1.0), Ex4dDither(pos.xy), 1.0);\n"
-        "}\n",
-        encoding="utf-8",
+        "}\n"
     )
-    proc = subprocess.run(
-        ["glslangValidator", "-D", "-S", "frag", "-e", "main", "-V", f"-I{SHADERS}"]
-        + ["-o", str(tmp_path / "frag.spv"), str(src)],
-        capture_output=True,
-        text=True,
-    )
+    proc = compile_hlsl_shader("frag", source, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -128,3 +128,16 @@ def compile_hlsl_kernel(shader: Path, kernel: str, out_dir: Path) -> subprocess.
         capture_output=True,
         text=True,
     )
+
+
+def compile_hlsl_shader(stage: str, source: str, out_dir: Path) -> subprocess.CompletedProcess:
+    """SOURCE, a STAGE ("vert", "frag") shader with entry point main that may include the
+    package's shaders, through glslang."""
+    src = out_dir / f"{stage}_user.hlsl"
+    src.write_text(source, encoding="utf-8")
+    return subprocess.run(
+        ["glslangValidator", "-D", "-S", stage, "-e", "main", "-V", f"-I{SHADERS}"]
+        + ["-o", str(out_dir / f"{stage}.spv"), str(src)],
+        capture_output=True,
+        text=True,
+    )
