@@ -1,6 +1,6 @@
 // What the compute-kernel harnesses (mesh_build_main.cpp, layer_build_main.cpp) share: reading
 // the input the C# tests wrote, dispatching a kernel over every thread id in dispatch order, and
-// the command line. Include after the translated kernels: run() sets their _GroupsX and _Count.
+// the command line. Include after the translated kernels: run() and bindGrid() set their globals.
 #pragma once
 #include <cstdint>
 #include <fstream>
@@ -23,6 +23,36 @@ static std::vector<T> readArray(std::ifstream& in, size_t n)
     if (n) in.read(reinterpret_cast<char*>(v.data()), n * sizeof(T));
     if (!in) throw "truncated input";
     return v;
+}
+
+// The part of an input both kernels read the same way: the closure's cap vertex, the depth
+// grid, the ray tables and the packed occluded bits.
+struct GridInput
+{
+    float cap[3];
+    std::vector<float> depth, rayX, rayY;
+    std::vector<uint8_t> occluded;
+};
+
+static void readGrid(std::ifstream& in, uint w, uint h, GridInput& g)
+{
+    for (float& c : g.cap) c = read<float>(in);
+    g.depth = readArray<float>(in, size_t(w) * h);
+    g.rayX = readArray<float>(in, w);
+    g.rayY = readArray<float>(in, h);
+    uint occludedBytes = read<int32_t>(in);
+    g.occluded = readArray<uint8_t>(in, occludedBytes);
+    g.occluded.resize(((occludedBytes + 3) / 4) * 4 + 4, 0);  // whole words, as uploaded
+}
+
+// Points the kernels' grid inputs at G, which must outlive the dispatches.
+static void bindGrid(GridInput& g)
+{
+    _Cap = float4{g.cap[0], g.cap[1], g.cap[2], 0.0f};
+    _Depth.data = &g.depth;
+    _RayX.data = &g.rayX;
+    _RayY.data = &g.rayY;
+    _Occluded.data = &g.occluded;
 }
 
 static void run(void (*kernel)(uint3), uint count)

@@ -11,13 +11,8 @@
 static void build(std::ifstream& in, const char* outVertices, const char* outIndices)
 {
     uint w = read<int32_t>(in), h = read<int32_t>(in);
-    float cap[3] = {read<float>(in), read<float>(in), read<float>(in)};
-    auto depth = readArray<float>(in, size_t(w) * h);
-    auto rayX = readArray<float>(in, w);
-    auto rayY = readArray<float>(in, h);
-    uint occludedBytes = read<int32_t>(in);
-    auto occluded = readArray<uint8_t>(in, occludedBytes);
-    occluded.resize(((occludedBytes + 3) / 4) * 4 + 4, 0);  // whole words, as uploaded
+    GridInput grid;
+    readGrid(in, w, h, grid);
 
     uint vertices = w * h + 1;
     uint faces = 2u * (w - 1u) * (h - 1u) + 2u * (w + h) - 4u;
@@ -26,11 +21,7 @@ static void build(std::ifstream& in, const char* outVertices, const char* outInd
 
     _Width = w;
     _Height = h;
-    _Cap = float4{cap[0], cap[1], cap[2], 0.0f};
-    _Depth.data = &depth;
-    _RayX.data = &rayX;
-    _RayY.data = &rayY;
-    _Occluded.data = &occluded;
+    bindGrid(grid);
     _Vertices.data = &vertexBytes;
     _Indices.data = &indexBytes;
 

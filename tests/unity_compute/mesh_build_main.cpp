@@ -12,13 +12,8 @@ static void build(std::ifstream& in, const char* outVertices, const char* outInd
 {
     uint w = read<int32_t>(in), h = read<int32_t>(in), stride = read<int32_t>(in);
     uint hasOccluded = read<int32_t>(in);
-    float cap[3] = {read<float>(in), read<float>(in), read<float>(in)};
-    auto depth = readArray<float>(in, size_t(w) * h);
-    auto rayX = readArray<float>(in, w);
-    auto rayY = readArray<float>(in, h);
-    uint occludedBytes = read<int32_t>(in);
-    auto occluded = readArray<uint8_t>(in, occludedBytes);
-    occluded.resize(((occludedBytes + 3) / 4) * 4 + 4, 0);  // whole words, as uploaded
+    GridInput grid;
+    readGrid(in, w, h, grid);
     uint numIndices = read<int32_t>(in);
     auto baseIndices = readArray<uint8_t>(in, size_t(numIndices) * 4);
 
@@ -39,11 +34,7 @@ static void build(std::ifstream& in, const char* outVertices, const char* outInd
     _GridFaces = 2u * (cw - 1u) * (ch - 1u);
     _CapVertex = cw * ch;
     _HideFaces = 1u;
-    _Cap = float4{cap[0], cap[1], cap[2], 0.0f};
-    _Depth.data = &depth;
-    _RayX.data = &rayX;
-    _RayY.data = &rayY;
-    _Occluded.data = &occluded;
+    bindGrid(grid);
     _Visibility.data = &visibility;
     _VisibilityIn.data = &visibility;
     _Vertices.data = &vertexBytes;
