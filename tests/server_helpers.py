@@ -1,10 +1,12 @@
-"""What the server tests share: the small synthetic clip they write and upload."""
+"""What the server tests share: the small synthetic clip they write and upload, and the
+``client`` fixture on a module's ``server``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ex4d_bridge.client import BridgeClient
 from ex4d_bridge.synthetic import SyntheticScene
@@ -29,3 +31,15 @@ def upload_synthetic(client: BridgeClient, folder: Path, scene: SyntheticScene) 
     """Write ``scene`` into ``folder`` and upload it with its depth and intrinsics: its scene id."""
     video, depth = write_synthetic(folder, scene)
     return client.upload_scene(video, depth=depth, intrinsics=scene.intrinsics).scene_id
+
+
+def client_fixture(timeout: float):
+    """A module-scoped ``client`` fixture: a ``BridgeClient`` (no progress bars, ``timeout``
+    seconds a call) on the module's ``server`` fixture."""
+
+    @pytest.fixture(scope="module")
+    def client(server):
+        with BridgeClient(server.target, progress=False, timeout=timeout) as c:
+            yield c
+
+    return client

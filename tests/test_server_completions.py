@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from server_helpers import upload_synthetic
+from server_helpers import client_fixture, upload_synthetic
 
 from ex4d_bridge import wire
 from ex4d_bridge.camera import look_at
@@ -54,10 +54,7 @@ def server(tmp_path_factory):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    with BridgeClient(server.target, progress=False, timeout=60) as c:
-        yield c
+client = client_fixture(timeout=60)
 
 
 @pytest.fixture(scope="module")

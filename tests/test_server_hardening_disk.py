@@ -16,7 +16,7 @@ import time
 import grpc
 import numpy as np
 import pytest
-from server_helpers import write_synthetic
+from server_helpers import client_fixture, write_synthetic
 
 import ex4d_bridge.video
 from ex4d_bridge import cli
@@ -53,10 +53,7 @@ def server(tmp_path_factory):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    with BridgeClient(server.target, progress=False, timeout=30) as c:
-        yield c
+client = client_fixture(timeout=30)
 
 
 @pytest.fixture(scope="module")

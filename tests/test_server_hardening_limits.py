@@ -9,7 +9,7 @@ import grpc
 import msgpack
 import numpy as np
 import pytest
-from server_helpers import write_synthetic
+from server_helpers import client_fixture, write_synthetic
 
 from ex4d_bridge.camera import look_at
 from ex4d_bridge.client import BridgeClient
@@ -49,10 +49,7 @@ def server(tmp_path_factory):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    with BridgeClient(server.target, progress=False, timeout=30) as c:
-        yield c
+client = client_fixture(timeout=30)
 
 
 @pytest.fixture(scope="module")

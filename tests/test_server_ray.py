@@ -23,7 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 
 import cloudpickle  # noqa: E402 - only with ray
-from server_helpers import upload_synthetic  # noqa: E402
+from server_helpers import client_fixture, upload_synthetic  # noqa: E402
 
 from ex4d_bridge.camera import Trajectory  # noqa: E402
 from ex4d_bridge.client import BridgeClient  # noqa: E402
@@ -185,10 +185,7 @@ def server(data_dir, cluster, gate):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    with BridgeClient(server.target, progress=False, timeout=60) as c:
-        yield c
+client = client_fixture(timeout=60)
 
 
 @pytest.fixture(scope="module")

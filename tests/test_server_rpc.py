@@ -8,7 +8,7 @@ import time
 import grpc
 import numpy as np
 import pytest
-from server_helpers import write_synthetic
+from server_helpers import client_fixture, write_synthetic
 from tiny_models import save_tiny_depth_anything
 
 from ex4d_bridge import wire
@@ -79,10 +79,7 @@ def server(tmp_path_factory, completer):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    with BridgeClient(server.target, progress=False, timeout=30) as c:
-        yield c
+client = client_fixture(timeout=30)
 
 
 @pytest.fixture(scope="module")

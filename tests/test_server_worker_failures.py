@@ -11,9 +11,8 @@ import time
 
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from server_helpers import upload_synthetic
+from server_helpers import client_fixture, upload_synthetic
 
-from ex4d_bridge.client import BridgeClient
 from ex4d_bridge.generation import GenerationCancelled, complete_frames
 from ex4d_bridge.server.app import ServerThread
 from ex4d_bridge.server.config import ServerConfig
@@ -52,10 +51,7 @@ def server(tmp_path_factory, completer):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    with BridgeClient(server.target, progress=False, timeout=60) as c:
-        yield c
+client = client_fixture(timeout=60)
 
 
 @pytest.fixture(scope="module")
