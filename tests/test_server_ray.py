@@ -190,7 +190,7 @@ client = client_fixture(timeout=60)
 
 @pytest.fixture(scope="module")
 def scene_id(client, tmp_path_factory):
-    return upload_synthetic(client, tmp_path_factory.mktemp("media"), SyntheticScene(32, 24, 4))
+    return upload_synthetic(client, tmp_path_factory.mktemp("media"), SyntheticScene(32, 32, 4))
 
 
 def wait_ready(srv, actors: int, timeout: float = 90.0) -> None:
@@ -477,7 +477,7 @@ def test_a_server_restarted_while_a_job_runs_reports_it_interrupted(
     try:
         with ServerThread(config) as srv, BridgeClient(srv.target, progress=False) as c:
             wait_ready(srv, 1)
-            sid = upload_synthetic(c, tmp_path, SyntheticScene(32, 24, 3))
+            sid = upload_synthetic(c, tmp_path, SyntheticScene(32, 32, 3))
             job = c.submit_generation(sid, "orbit:12")
             (pid,) = gate.wait_started(1)
         # The driver went with the server, and its actor with the driver.
