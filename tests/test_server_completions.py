@@ -92,7 +92,7 @@ def library_scene(server, scene_id: str) -> CompletedScene:
     return CompletedScene(scene, completions, options)
 
 
-def test_a_coverage_job_stores_completions_with_progress_across_paths(client, covered):
+def test_a_coverage_job_stores_completions_with_progress_across_paths(client, covered, tmp_path):
     scene_id, final, events = covered
     assert len(final.generations) == 4
     assert final.stage == "done"
@@ -109,7 +109,7 @@ def test_a_coverage_job_stores_completions_with_progress_across_paths(client, co
     assert len(listed[scene_id].completions) == 4
     # A coverage job keeps no video.
     with pytest.raises(grpc.RpcError) as err:
-        client.download_job_result(final.job_id, "/nonexistent-never-written")
+        client.download_job_result(final.job_id, tmp_path / "result")
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -202,7 +202,7 @@ def test_old_clients_get_byte_identical_streams(client, covered, uploaded):
     assert after == before
 
 
-def test_a_complete_job_fuses_its_path_and_reports_stages(client, server, covered, synthetic):
+def test_a_complete_job_fuses_its_path_and_reports_stages(client, covered, tmp_path):
     scene_id, _, _ = covered
     poses = np.stack(
         [
@@ -235,9 +235,7 @@ def test_a_complete_job_fuses_its_path_and_reports_stages(client, server, covere
     assert gen.startswith("side.") and gen not in before
     assert gen in {c.generation for c in client.get_scene(scene_id).completions}
     # The job's own result is still there, and View shows the new layers at once.
-    out = client.download_job_result(
-        final.job_id, str(server.server.config.data_dir) + "/../result"
-    )
+    out = client.download_job_result(final.job_id, tmp_path)
     assert any(p.name == "generated.mp4" for p in out.values())
     frame = client.view(scene_id, poses[4], 64, 48, frame_index=4, include_provenance=True)
     assert frame.completion_layers >= 1

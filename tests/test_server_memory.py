@@ -142,7 +142,7 @@ def code_and_details(fn):
     return err.value.code(), err.value.details()
 
 
-def test_requests_over_the_budget_are_refused_up_front(small_server):
+def test_requests_over_the_budget_are_refused_up_front(small_server, tmp_path):
     srv, client, scene_id = small_server
     assert client.view(scene_id, np.eye(4), 256, 256).color.shape == (256, 256, 3)
     code, details = code_and_details(lambda: client.view(scene_id, np.eye(4), 2048, 2048))
@@ -153,7 +153,7 @@ def test_requests_over_the_budget_are_refused_up_front(small_server):
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "budget" in details
     code, details = code_and_details(
         lambda: client.record_walkthrough(
-            scene_id, "orbit:30", "/tmp/never", width=2048, height=2048
+            scene_id, "orbit:30", tmp_path / "walk", width=2048, height=2048
         )
     )
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "budget" in details
